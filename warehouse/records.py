@@ -1,0 +1,126 @@
+"""Frozen records shared by every layer: what flows between the stages and into the warehouse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Failure classes a fetch can end in; `v_source_health.last_status` shows them.
+OK = "ok"
+NOT_MODIFIED = "not_modified"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """The outcome of one HTTP request chain (redirects included); never an exception."""
+
+    url: str  # as requested
+    status: str  # "ok", "not_modified", or a failure class: "timeout", "too_large", "http_404", ...
+    final_url: str | None = None  # after redirects
+    http_status: int | None = None
+    body: bytes = b""
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    retry_after: float | None = None  # seconds the server asked us to wait (429/503)
+    error: str | None = None  # human-readable reason, never containing credentials
+    elapsed_ms: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One feed item, parsed and identified."""
+
+    key: str  # identity: canonical URL, else "guid:<feed url>#<guid>", else "sha256:<hex>"
+    source: str  # the feed's name in sources.yaml
+    feed_url: str
+    url: str | None  # canonical URL of the item's link (None when it has no http(s) link)
+    link: str | None  # the address to fetch (aggregator click-trackers unwrapped)
+    guid: str | None
+    title: str
+    summary: str  # plain text
+    published_at: datetime | None  # UTC; None when the feed gives no usable date
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A feed's usable entries and what was wrong with it."""
+
+    entries: tuple[Entry, ...]
+    title: str | None = None
+    ill_formed: bool = False  # the XML was broken; the complete items were kept
+    problem: str | None = None  # why it is ill-formed, or other warnings
+    dropped: int = 0  # entries beyond the per-run cap
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What extraction got out of one page."""
+
+    status: str  # "ok", "empty", "too_large", "timeout", "crashed", "error"
+    text: str = ""
+    title: str | None = None
+    author: str | None = None
+    published: str | None = None  # as trafilatura gives it (date only)
+    site_name: str | None = None
+    language: str | None = None
+    canonical_url: str | None = None  # <link rel=canonical>, as found in the page
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A stored article: one row of `articles`."""
+
+    key: str
+    url: str | None
+    source: str
+    feed_url: str
+    guid: str | None
+    title: str
+    author: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
+    language: str | None
+    site_name: str | None
+    summary: str
+    text: str
+    extraction: str  # "trafilatura", "summary" (feed summary used), "title" (nothing else)
+    page_status: str  # the page fetch's status, or "not_fetched" when the item had no link
+    content_hash: str
+    extract_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """The matcher's verdict on one article for one topic, kept for every article."""
+
+    topic: str
+    score: float  # in [0, 1]
+    matched: bool
+    entities: tuple[str, ...]  # canonical names of the entities found
+    evidence: dict[str, Any] = field(default_factory=dict)  # JSON-able: aliases, sentences, parts
+    profile_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutcome:
+    """What one feed's fetch and parse came to in a run, for the fetch log and source health."""
+
+    source: str
+    url: str
+    status: str  # "ok", "not_modified", "ill_formed", "rate_limited", or a failure class
+    http_status: int | None = None
+    error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    entries: int = 0
+    new_entries: int = 0
+    elapsed_ms: int = 0
+    retry_after: float | None = None
