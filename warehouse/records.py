@@ -110,6 +110,26 @@ class MatchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceState:
+    """A feed's remembered state: validators for conditional GET, failures and backoff."""
+
+    url: str
+    name: str
+    etag: str | None = None
+    last_modified: str | None = None
+    last_status: str | None = None
+    last_http_status: int | None = None
+    last_error: str | None = None
+    last_attempt_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_unconditional_at: datetime | None = None
+    consecutive_failures: int = 0
+    failing_since: datetime | None = None
+    next_attempt_at: datetime | None = None
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class FeedOutcome:
     """What one feed's fetch and parse came to in a run, for the fetch log and source health."""
 

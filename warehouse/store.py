@@ -1,0 +1,120 @@
+"""Every SQL statement newswatch runs against the warehouse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from warehouse.records import SourceState
+
+# Writes are declared per table: append-if-new, or upsert on the key.
+_KEYS = {"sources": "url"}
+_UPSERT_TABLES = {"sources"}
+
+
+@dataclass(frozen=True)
+class LoadCounts:
+    """What one batch added to the warehouse."""
+
+    articles: int = 0
+    matches: int = 0  # new matched (topic, article) pairs
+    pages: int = 0
+
+
+def load_batch(con: duckdb.DuckDBPyConnection, batch: Path) -> LoadCounts:
+    """Load a spool batch in one transaction; rows already present are left as they are."""
+    con.execute("BEGIN")
+    try:
+        counts = _load(con, batch)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return counts
+
+
+def _load(con: duckdb.DuckDBPyConnection, batch: Path) -> LoadCounts:
+    new: dict[str, int] = {}
+    for table in ("sources", "runs", "fetch_log", "articles", "article_keys", "matches"):
+        path = batch / f"{table}.jsonl"
+        if not path.exists() or path.stat().st_size == 0:
+            continue
+        source = _reader(con, table)
+        if table in _UPSERT_TABLES:
+            cols = [c for c in _columns(con, table) if c != _KEYS[table]]
+            sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
+            con.execute(
+                f"INSERT INTO {table} BY NAME SELECT * FROM {source} "  # noqa: S608 (table names are ours)
+                f"ON CONFLICT ({_KEYS[table]}) DO UPDATE SET {sets}",
+                [str(path)],
+            )
+            # Feeds no longer in sources.yaml drop out of v_source_health but keep their history.
+            con.execute(
+                f"UPDATE sources SET active = url IN (SELECT url FROM {source})",  # noqa: S608
+                [str(path)],
+            )
+        elif table == "matches":
+            rows = con.execute(
+                f"INSERT OR IGNORE INTO matches BY NAME SELECT * FROM {source} RETURNING matched",  # noqa: S608
+                [str(path)],
+            ).fetchall()
+            new["matches"] = sum(1 for (matched,) in rows if matched)
+        else:
+            rows = con.execute(
+                f"INSERT OR IGNORE INTO {table} BY NAME SELECT * FROM {source} RETURNING 1",  # noqa: S608
+                [str(path)],
+            ).fetchall()
+            new[table] = len(rows)
+    return LoadCounts(articles=new.get("articles", 0), matches=new.get("matches", 0))
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [name for name, _ in _column_types(con, table)]
+
+
+def _column_types(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    return [
+        (str(name), str(kind))
+        for name, kind in con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+    ]
+
+
+def _reader(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """read_json over a batch file, typed exactly as the target table (no inference surprises)."""
+    spec = ", ".join(f"'{name}': '{kind}'" for name, kind in _column_types(con, table))
+    return f"read_json(?, format = 'newline_delimited', columns = {{{spec}}})"
+
+
+def source_states(con: duckdb.DuckDBPyConnection) -> dict[str, SourceState]:
+    """Every known feed's state, by URL."""
+    names = [f.name for f in fields(SourceState)]
+    cur = con.execute(f"SELECT {', '.join(names)} FROM sources")  # noqa: S608
+    return {r[0]: SourceState(**dict(zip(names, r, strict=True))) for r in cur.fetchall()}
+
+
+def unseen_keys(con: duckdb.DuckDBPyConnection, keys: Iterable[str]) -> set[str]:
+    """The keys no stored article was seen under (one anti-join on the key index)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return set()
+    rows = con.execute(
+        "SELECT k FROM unnest(?::VARCHAR[]) AS t(k) "
+        "WHERE NOT EXISTS (SELECT 1 FROM article_keys WHERE article_keys.key = t.k)",
+        [wanted],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one analyst query; column names and rows."""
+    cur = con.execute(sql)
+    columns = [d[0] for d in cur.description or []]
+    return columns, cur.fetchall()
