@@ -1,0 +1,313 @@
+"""Article text out of fetched HTML: trafilatura in-process, or in killable worker processes.
+
+Imported by the worker processes: keep it free of prefect, httpx and duckdb.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit
+
+import py3langid
+import trafilatura
+from pebble import ProcessExpired, ProcessPool
+from trafilatura.settings import Document
+
+from warehouse.records import Extracted
+
+if TYPE_CHECKING:
+    from flows.config import ExtractSettings
+
+Page = tuple[str, bytes, str | None]  # (key, html, url)
+ExtractFn = Callable[..., Extracted]  # called as fn(html, url, max_bytes=...)
+Tree = Any  # lxml.html.HtmlElement: lxml ships no type information
+
+# Balanced mode. favor_precision drops text that follows an empty element (`text<div
+# class="ad"></div>more text`); fast=True skips the readability/justext fallbacks (recall
+# 0.904 -> 0.886 in trafilatura's benchmark) for ~25-35 % we do not need. Balanced mode's menu
+# dump on pages without an article is caught by _mostly_links. No dedup: a page's text must
+# not depend on what its worker saw before.
+_OPTIONS: dict[str, Any] = {
+    "with_metadata": True, "include_comments": False, "include_tables": True,
+    "include_images": False, "include_links": False, "include_formatting": False,
+    "deduplicate": False, "favor_precision": False, "fast": False,
+}  # fmt: skip
+# pebble unlinks its semaphores before stopping the workers: one forked just before (replacing
+# a killed or recycled worker) would die printing a FileNotFoundError traceback
+SHUTDOWN_GRACE_SECONDS = 0.3
+POLL_SECONDS = 0.5  # how soon a caller notices that another thread replaced the pool
+LANGID_MIN_CHARS = 40  # below this py3langid guesses
+LANGID_MAX_CHARS = 2000  # plenty for a confident answer; the cost (~0.5 ms) is linear
+MAX_ERROR_CHARS = 500
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u2060\ufeff"))  # soft hyphen, zero-widths, BOM
+_SPACES = re.compile(r"[^\S\n]+")  # any Unicode space but newline: \xa0, \u202f, \u2009, ...
+_LANG = re.compile(r"([a-z]{2})(?:[-_][a-z0-9]+)*")
+
+
+def extract_page(html: bytes, url: str | None, *, max_bytes: int) -> Extracted:
+    """Extract one page in this process; trafilatura never fetches anything."""
+    note = None
+    if len(html) > max_bytes:
+        cut = _cut(html, max_bytes)
+        note = f"page of {len(html):,} bytes cut to its first {len(cut):,} (max {max_bytes:,})"
+        html = cut
+    empty = "too_large" if note else "empty"
+    # max_size also bounds what trafilatura would decompress from a gzip/brotli body
+    tree = trafilatura.load_html(html, max_bytes) if html.strip() else None
+    if tree is None:
+        return Extracted(status=empty, error=_join(note, "not an HTML document"))
+    doc = trafilatura.bare_extraction(
+        tree,  # copied inside: `tree` stays pristine for the checks below
+        url=url,
+        date_extraction_params={
+            "original_date": True,  # the publication date, not the last update
+            "extensive_search": False,  # its guesses include "© 2024" -> 2024-01-01
+            "max_date": datetime.now().astimezone().strftime("%Y-%m-%d"),
+        },
+        **_OPTIONS,
+    )
+    text = clean_text(doc.text or "") if isinstance(doc, Document) else ""
+    if not text or not isinstance(doc, Document):
+        return Extracted(status=empty, error=_join(note, "no article text found"))
+    if _mostly_links(text, tree):
+        return Extracted(status=empty, error=_join(note, "only menu and link text found"))
+    return Extracted(
+        status="ok",
+        text=text,
+        title=_line(doc.title),
+        author=_line(doc.author),
+        published=doc.date or None,
+        site_name=_site_name(_line(doc.sitename), url, doc.url),
+        language=detect_language(text) or _declared_language(tree),
+        canonical_url=_canonical(tree, url),
+        error=note,
+    )
+
+
+def detect_language(text: str) -> str | None:
+    """ISO 639-1 code of `text` (its first few thousand characters); None when too short."""
+    sample = text[:LANGID_MAX_CHARS]
+    if len(sample.strip()) < LANGID_MIN_CHARS:
+        return None
+    language, _score = py3langid.classify(sample)
+    return str(language)
+
+
+def clean_text(text: str) -> str:
+    """Odd spaces (\\xa0, \\u202f, ...) become plain spaces; invisible characters go."""
+    text = _SPACES.sub(" ", text.translate(_INVISIBLE))
+    return "\n".join(line for line in (part.strip() for part in text.split("\n")) if line)
+
+
+class ExtractionPool:
+    """Worker processes that extract pages, each page under a deadline; a page never stops a run.
+
+    A page that runs past `page_timeout_seconds` gets status "timeout" (its worker is killed
+    and replaced), a worker that dies gets "crashed", an exception gets "error". Several
+    threads may call extract_many at once.
+    """
+
+    def __init__(
+        self,
+        settings: ExtractSettings,
+        *,
+        function: ExtractFn = extract_page,  # tests pass a module-level fault injector
+        max_tasks: int = 500,  # then the worker is replaced: a 1.5 MB page leaves +120 MB RSS
+        window: int | None = None,  # pages in flight per call; bounds the parent's memory
+    ) -> None:
+        self.workers = settings.workers or os.cpu_count() or 1
+        self.max_bytes = settings.max_html_bytes
+        self.timeout = settings.page_timeout_seconds
+        self.function = function
+        self.max_tasks = max_tasks
+        self.window = window or 4 * self.workers
+        self._pool: ProcessPool | None = None
+        self._generation = 0  # which pool a future belongs to: a broken pool is replaced
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> ExtractionPool:
+        with self._lock:
+            self._start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._stop()
+
+    def extract_many(self, pages: Iterable[Page]) -> dict[str, Extracted]:
+        """(key, html, url) -> {key: Extracted}; every key gets a result, in any order."""
+        results: dict[str, Extracted] = {}
+        todo: Iterator[Page] = iter(pages)
+        retry: list[Page] = []  # pages whose pool broke or was replaced before they finished
+        tried: set[str] = set()  # pages in flight once already when their pool broke
+        flying: dict[Future[Extracted], tuple[Page, int]] = {}
+        while True:
+            while len(flying) < self.window and (page := _next(retry, todo)) is not None:
+                future, generation = self._submit(page)
+                flying[future] = (page, generation)
+            if not flying:
+                return results
+            wait(flying, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            broken = None
+            for future, (page, generation) in list(flying.items()):
+                stale = generation != self._generation  # another thread replaced the pool
+                if not future.done() and not stale:
+                    continue
+                del flying[future]
+                outcome = self._outcome(future) if future.done() else None
+                if outcome is not None:
+                    results[page[0]] = outcome
+                elif stale:
+                    retry.append(page)  # not this page's fault: run it in the new pool
+                else:  # the pool broke; no telling which page did it, so twice is enough
+                    broken = generation
+                    if page[0] in tried:
+                        results[page[0]] = Extracted(
+                            status="crashed", error="the worker pool broke twice with this page"
+                        )
+                    else:
+                        tried.add(page[0])
+                        retry.append(page)
+            if broken is not None:
+                self._restart(broken)
+
+    def _submit(self, page: Page) -> tuple[Future[Extracted], int]:
+        _key, html, url = page
+        with self._lock:
+            if self._pool is None:
+                raise RuntimeError("ExtractionPool is used outside its `with` block")
+            future: Future[Extracted] = self._pool.schedule(
+                _run, args=(self.function, html, url, self.max_bytes), timeout=self.timeout
+            )
+            return future, self._generation
+
+    def _outcome(self, future: Future[Extracted]) -> Extracted | None:
+        """The page's result, or None when the pool itself broke."""
+        exc = future.exception()
+        if exc is None:
+            return future.result()
+        if isinstance(exc, TimeoutError):
+            return Extracted(
+                status="timeout",
+                error=f"extraction ran past {self.timeout:g} s; its worker was killed",
+            )
+        if isinstance(exc, ProcessExpired):
+            return Extracted(status="crashed", error=f"worker died: {_exit_reason(exc.exitcode)}")
+        if isinstance(exc, BrokenProcessPool):
+            return None
+        return Extracted(status="error", error=_describe(exc))
+
+    def _restart(self, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation and self._pool is not None:
+                self._stop()
+                self._start()
+
+    def _start(self) -> None:
+        # forkserver, never plain fork: the parent runs Prefect threads. The server imports
+        # this module (and trafilatura) once; each worker is then a cheap fork of it. (Workers
+        # still re-import the main module: Python 3.11 ignores "__main__" here.)
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["__main__", __name__])
+        self._pool = ProcessPool(self.workers, self.max_tasks, _warm_up, context=context)
+        self._generation += 1
+        self._pool.active  # noqa: B018  # start the workers now: they warm up while pages arrive
+
+    def _stop(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            time.sleep(SHUTDOWN_GRACE_SECONDS)
+            pool.stop()  # type: ignore[no-untyped-call]  # its unfinished pages get retried
+            pool.join()
+
+
+def _run(function: ExtractFn, html: bytes, url: str | None, max_bytes: int) -> Extracted:
+    """Worker side: any exception becomes the page's result, never a pickling hazard."""
+    try:
+        return function(html, url, max_bytes=max_bytes)
+    except Exception as exc:  # noqa: BLE001  # one bad page must not break the pool
+        return Extracted(status="error", error=_describe(exc))
+
+
+def _warm_up() -> None:
+    """Load the language model before the first page's deadline starts."""
+    detect_language("warming up the language identifier before the first page")
+
+
+def _next(retry: list[Page], todo: Iterator[Page]) -> Page | None:
+    return retry.pop() if retry else next(todo, None)
+
+
+def _cut(html: bytes, limit: int) -> bytes:
+    """The first `limit` bytes, not splitting a UTF-8 character (that would spoil decoding)."""
+    end = limit
+    while end > limit - 3 and end > 0 and html[end] & 0xC0 == 0x80:
+        end -= 1
+    return html[:end]
+
+
+def _mostly_links(text: str, tree: Tree) -> bool:
+    """True when most of the text is link labels: trafilatura's dump of a page without article."""
+    labels = {" ".join(a.text_content().split()) for a in tree.iter("a")}
+    lines = [line.removeprefix("- ") for line in text.split("\n")]
+    linked = sum(len(line) for line in lines if line in labels)
+    return linked * 2 > sum(map(len, lines))
+
+
+def _canonical(tree: Tree, url: str | None) -> str | None:
+    """<link rel=canonical>, else og:url, as the page declares it (never the url we were given)."""
+    found = [
+        link.get("href", "")
+        for link in tree.iter("link")
+        if "canonical" in (link.get("rel") or "").lower().split()
+    ] + [
+        meta.get("content", "")
+        for meta in tree.iter("meta")
+        if (meta.get("property") or meta.get("name") or "").lower() == "og:url"
+    ]
+    for value in found:
+        absolute = urljoin(url or "", str(value).strip())
+        parts = urlsplit(absolute)
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return absolute
+    return None
+
+
+def _declared_language(tree: Tree) -> str | None:
+    match = _LANG.fullmatch((tree.get("lang") or "").strip().lower())
+    return str(match.group(1)) if match else None
+
+
+def _site_name(name: str | None, *urls: str | None) -> str | None:
+    """trafilatura falls back to the host name of the URL (even ours): that is not a name."""
+    hosts = {(urlsplit(u).hostname or "").removeprefix("www.") for u in urls if u}
+    return None if name is None or name.lower().removeprefix("www.") in hosts else name
+
+
+def _line(value: str | None) -> str | None:
+    return (" ".join(value.translate(_INVISIBLE).split()) or None) if value else None
+
+
+def _join(*parts: str | None) -> str | None:
+    return "; ".join(p for p in parts if p) or None
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is None or code >= 0:
+        return f"exit code {code}"
+    known = -code in set(signal.Signals)
+    return f"killed by {signal.Signals(-code).name if known else f'signal {-code}'}"

@@ -1,0 +1,34 @@
+"""Page functions that misbehave on cue, for ExtractionPool tests; workers import them by name."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from flows.extract import extract_page
+from warehouse.records import Extracted
+
+HANG = b"<!-- fault: hang -->"
+EXIT = b"<!-- fault: exit -->"
+SEGFAULT = b"<!-- fault: segfault -->"
+RAISE = b"<!-- fault: raise -->"
+
+
+def faulty_extract(html: bytes, url: str | None, *, max_bytes: int) -> Extracted:
+    """extract_page, except for pages that carry a fault marker."""
+    if html.startswith(HANG):
+        time.sleep(3600)
+    elif html.startswith(EXIT):
+        os._exit(1)
+    elif html.startswith(SEGFAULT):
+        os.kill(os.getpid(), signal.SIGSEGV)
+        time.sleep(60)  # the signal is delivered asynchronously
+    elif html.startswith(RAISE):
+        raise ValueError("this page is cursed")
+    return extract_page(html, url, max_bytes=max_bytes)
+
+
+def report_pid(html: bytes, url: str | None, *, max_bytes: int) -> Extracted:
+    """Which worker process handled the page, to observe recycling."""
+    return Extracted(status="ok", text=str(os.getpid()))
