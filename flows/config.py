@@ -1,4 +1,4 @@
-"""The only reader of YAML and the environment: validated once, then passed down as frozen values."""
+"""The only reader of YAML and the environment: validated once, passed down as frozen values."""
 
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ def resolve_paths(
 
 
 def load_settings(paths: Paths, env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate sources, topics and SMTP settings; raise ConfigError on the first problem."""
+    """Read and validate sources, topics and SMTP settings; ConfigError on the first problem."""
     env = os.environ if env is None else env
     sources = load_sources(paths.sources)
     topics = load_topics(paths.topics, only=sources.topics)
@@ -291,7 +291,9 @@ def _read_yaml(path: Path, *, what: str) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: {what} does not exist; fix: create it or pass its path") from None
+        raise ConfigError(
+            f"{path}: {what} does not exist; fix: create it or pass its path"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {what} cannot be read ({exc}); fix: save it as UTF-8") from None
     try:
@@ -301,12 +303,13 @@ def _read_yaml(path: Path, *, what: str) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(
-            f"{path}: not valid YAML{where}: {problem}; fix: correct the indentation or quoting there"
+            f"{path}: not valid YAML{where}: {problem}; "
+            "fix: correct the indentation or quoting there"
         ) from None
 
 
 def _explain(path: Path, data: Any, exc: ValidationError) -> str:
-    """One line per problem: file, the entry (by index and name), the field, what is wrong, the fix."""
+    """One line per problem: file, entry (by index and name), field, what is wrong, the fix."""
     if not isinstance(data, dict):
         return f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}"
     lines = []
@@ -329,7 +332,11 @@ def _entry_label(data: dict[str, Any], loc: tuple[int | str, ...]) -> str:
     node: Any = data
     for key in loc:
         if isinstance(key, int):
-            name = node[key].get("name") if isinstance(node, list) and isinstance(node[key], dict) else None
+            name = (
+                node[key].get("name")
+                if isinstance(node, list) and isinstance(node[key], dict)
+                else None
+            )
             parts[-1] = f"{parts[-1]}[{key}]" + (f" ({name!r})" if name else "")
         else:
             parts.append(str(key))

@@ -1,4 +1,4 @@
-"""Source health, pure: what a feed's outcome does to its remembered state, and when to try it next."""
+"""Source health, pure: what an outcome does to a feed's state, and when to try it next."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def network_outage(outcomes: Iterable[FeedOutcome]) -> bool:
 def backoff(failures: int, rng: random.Random) -> timedelta:
     """Exponential, capped, with jitter so that failing feeds do not retry in lockstep."""
     delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, failures - 1)))
-    return delay * rng.uniform(0.5, 1.0)
+    jittered: timedelta = delay * rng.uniform(0.5, 1.0)
+    return jittered
 
 
 def next_state(

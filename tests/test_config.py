@@ -27,8 +27,11 @@ def test_shipped_defaults_load() -> None:
 
 
 def test_bad_feed_url_names_file_entry_and_fix(tmp_path: Path) -> None:
-    path = write(tmp_path, "feeds:\n  - name: Good\n    url: https://a.example/f\n"
-                           "  - name: Broken\n    url: ftp://b.example/feed\n")
+    path = write(
+        tmp_path,
+        "feeds:\n  - name: Good\n    url: https://a.example/f\n"
+        "  - name: Broken\n    url: ftp://b.example/feed\n",
+    )
     with pytest.raises(ConfigError) as err:
         load_sources(path)
     message = str(err.value)
@@ -40,12 +43,17 @@ def test_bad_feed_url_names_file_entry_and_fix(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("feeds:\n  - url: https://a.example/f\n", "feeds[0].name: Field required; fix: add `name:`"),
+        (
+            "feeds:\n  - url: https://a.example/f\n",
+            "feeds[0].name: Field required; fix: add `name:`",
+        ),
         ("feeds:\n  - name: A\n    url: https://a.example/f\n    colour: red\n", "remove `colour`"),
         ("fetch:\n  timeout_seconds: -1\nfeeds: []\n", "fetch.timeout_seconds"),
         ("fetch:\n  allow_private_addresses: [not-an-ip]\nfeeds: []\n", "not an IP address"),
-        ("feeds:\n  - name: A\n    url: https://a.example/f\n  - name: A\n    url: https://b.example/f\n",
-         "two feeds have the name 'A'"),
+        (
+            "feeds:\n  - name: A\n    url: https://a.example/f\n  - name: A\n    url: https://b.example/f\n",
+            "two feeds have the name 'A'",
+        ),
         ("feeds:\n  - name: A\n    url: https://user:secret@a.example/f\n", "credentials"),
         ("feeds: [\n", "not valid YAML at line"),
         ("- just\n- a list\n", "expected a mapping"),
@@ -58,10 +66,22 @@ def test_invalid_sources_are_explained(tmp_path: Path, text: str, expected: str)
 
 
 def test_private_allowlist_forms(tmp_path: Path) -> None:
-    s = load_sources(write(tmp_path, 'fetch:\n  allow_private_addresses: ["127.0.0.1", "10.1.0.0/16"]\nfeeds: []\n'))
+    s = load_sources(
+        write(
+            tmp_path, 'fetch:\n  allow_private_addresses: ["127.0.0.1", "10.1.0.0/16"]\nfeeds: []\n'
+        )
+    )
     networks = s.fetch.private_allowlist()
-    assert isinstance(networks, tuple) and [str(n) for n in networks] == ["127.0.0.1/32", "10.1.0.0/16"]
-    assert load_sources(write(tmp_path, "fetch:\n  allow_private_addresses: true\nfeeds: []\n")).fetch.private_allowlist() is True
+    assert isinstance(networks, tuple) and [str(n) for n in networks] == [
+        "127.0.0.1/32",
+        "10.1.0.0/16",
+    ]
+    assert (
+        load_sources(
+            write(tmp_path, "fetch:\n  allow_private_addresses: true\nfeeds: []\n")
+        ).fetch.private_allowlist()
+        is True
+    )
 
 
 def test_missing_files_say_how_to_fix(tmp_path: Path) -> None:
@@ -82,11 +102,15 @@ def test_environment_overrides_defaults(tmp_path: Path) -> None:
 
 def test_smtp_from_environment_keeps_password_out_of_repr() -> None:
     assert load_smtp({}) is None
-    smtp = load_smtp({
-        "NEWSWATCH_SMTP_HOST": "mail.example", "NEWSWATCH_SMTP_PASSWORD": "hunter2",
-        "NEWSWATCH_DIGEST_FROM": "nw@example.org", "NEWSWATCH_DIGEST_TO": "a@x.org, b@y.org",
-        "NEWSWATCH_SMTP_SECURITY": "ssl",
-    })
+    smtp = load_smtp(
+        {
+            "NEWSWATCH_SMTP_HOST": "mail.example",
+            "NEWSWATCH_SMTP_PASSWORD": "hunter2",
+            "NEWSWATCH_DIGEST_FROM": "nw@example.org",
+            "NEWSWATCH_DIGEST_TO": "a@x.org, b@y.org",
+            "NEWSWATCH_SMTP_SECURITY": "ssl",
+        }
+    )
     assert smtp is not None
     assert smtp.port == 465 and smtp.recipients == ("a@x.org", "b@y.org")
     assert "hunter2" not in repr(smtp)

@@ -504,10 +504,18 @@ def test_feedparser_corpus_gives_a_feed_or_not_a_feed() -> None:
 
 
 def test_relative_links_resolve_against_where_the_feed_was_served_after_redirects() -> None:
-    body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
-            b"<item><title>A</title><link>/news/a</link><guid>g1</guid></item></channel></rss>")
-    parsed = parse_feed(body, source="S", feed_url="https://old.example/feed", max_entries=10,
-                        now=datetime(2026, 11, 20, tzinfo=UTC), base_url="https://new.example/rss/feed")
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        b"<item><title>A</title><link>/news/a</link><guid>g1</guid></item></channel></rss>"
+    )
+    parsed = parse_feed(
+        body,
+        source="S",
+        feed_url="https://old.example/feed",
+        max_entries=10,
+        now=datetime(2026, 11, 20, tzinfo=UTC),
+        base_url="https://new.example/rss/feed",
+    )
     (entry,) = parsed.entries
     assert entry.link == "https://new.example/news/a"
     assert entry.feed_url == "https://old.example/feed"

@@ -17,8 +17,9 @@ def outcome(status: str, **kw: object) -> FeedOutcome:
 
 
 def run(prev: SourceState | None, status: str, now: datetime = NOW, **kw: object) -> SourceState:
-    return health.next_state(prev, outcome(status, **kw), now, conditional=False,
-                             rng=random.Random(1))
+    return health.next_state(
+        prev, outcome(status, **kw), now, conditional=False, rng=random.Random(1)
+    )
 
 
 def test_failures_back_off_exponentially_and_cap_at_a_day() -> None:
@@ -47,7 +48,9 @@ def test_recovery_resets_the_count() -> None:
 
 def test_not_modified_is_success_and_keeps_validators() -> None:
     ok = run(None, "ok", etag='"v1"', last_modified="Wed, 18 Nov 2026 10:00:00 GMT")
-    same = health.next_state(ok, outcome("not_modified"), NOW + timedelta(hours=1), conditional=True)
+    same = health.next_state(
+        ok, outcome("not_modified"), NOW + timedelta(hours=1), conditional=True
+    )
     assert same.etag == '"v1"' and same.last_modified == ok.last_modified
     assert same.last_status == "not_modified" and same.consecutive_failures == 0
     assert same.last_unconditional_at == ok.last_unconditional_at == NOW
@@ -67,11 +70,16 @@ def test_rate_limit_waits_without_counting_a_failure() -> None:
 
 
 def test_a_network_outage_blames_no_feed() -> None:
-    outs = [outcome("dns_error"), FeedOutcome(source="B", url="https://b.example/", status="connect_error")]
+    outs = [
+        outcome("dns_error"),
+        FeedOutcome(source="B", url="https://b.example/", status="connect_error"),
+    ]
     assert health.network_outage(outs)
     assert not health.network_outage([*outs, outcome("ok")])
     assert not health.network_outage([outcome("timeout")])  # one feed down is that feed's problem
     prev = run(None, "ok")
-    after = health.next_state(prev, outs[0], NOW + timedelta(hours=1), conditional=False, outage=True)
+    after = health.next_state(
+        prev, outs[0], NOW + timedelta(hours=1), conditional=False, outage=True
+    )
     assert after.consecutive_failures == 0 and after.next_attempt_at is None
     assert after.last_status == "dns_error" and "network outage" in (after.last_error or "")

@@ -22,24 +22,49 @@ NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
 def article(key: str, **extra: Any) -> dict[str, Any]:
-    row = dict(
-        key=key, url=key, source="A", feed_url="https://a.example/feed", guid=None, title="T",
-        author=None, published_at=NOW, first_seen_at=NOW, language="en", site_name=None,
-        summary="s", text="body", extraction="trafilatura", page_status="ok", extract_error=None,
-        content_hash="h", story_id="s1", run_id="r1",
-    )
+    row = {
+        "key": key,
+        "url": key,
+        "source": "A",
+        "feed_url": "https://a.example/feed",
+        "guid": None,
+        "title": "T",
+        "author": None,
+        "published_at": NOW,
+        "first_seen_at": NOW,
+        "language": "en",
+        "site_name": None,
+        "summary": "s",
+        "text": "body",
+        "extraction": "trafilatura",
+        "page_status": "ok",
+        "extract_error": None,
+        "content_hash": "h",
+        "story_id": "s1",
+        "run_id": "r1",
+    }
     row.update(extra)
     return row
 
 
 def tables(*keys: str, run: str = "r1") -> dict[str, list[dict[str, Any]]]:
     return {
-        "sources": [spool.row(SourceState(url="https://a.example/feed", name="A", last_status="ok"))],
+        "sources": [
+            spool.row(SourceState(url="https://a.example/feed", name="A", last_status="ok"))
+        ],
         "articles": [article(k, run_id=run) for k in keys],
         "article_keys": [{"key": k, "article_key": k} for k in keys],
         "matches": [
-            {"topic": "t", "article_key": k, "score": 0.8, "matched": True, "entities": ["Poland"],
-             "evidence": {"why": [1]}, "profile_version": "v1", "scored_at": NOW}
+            {
+                "topic": "t",
+                "article_key": k,
+                "score": 0.8,
+                "matched": True,
+                "entities": ["Poland"],
+                "evidence": {"why": [1]},
+                "profile_version": "v1",
+                "scored_at": NOW,
+            }
             for k in keys
         ],
     }
@@ -47,12 +72,18 @@ def tables(*keys: str, run: str = "r1") -> dict[str, list[dict[str, Any]]]:
 
 @pytest.fixture
 def paths(tmp_path: Path) -> Paths:
-    return Paths(sources=tmp_path / "s.yaml", topics=tmp_path, db=tmp_path / "w.duckdb",
-                 reports=tmp_path / "r")
+    return Paths(
+        sources=tmp_path / "s.yaml",
+        topics=tmp_path,
+        db=tmp_path / "w.duckdb",
+        reports=tmp_path / "r",
+    )
 
 
 @contextmanager
-def held_lock(path: Path, seconds: float, *, read_only: bool = True) -> Iterator[subprocess.Popen[str]]:
+def held_lock(
+    path: Path, seconds: float, *, read_only: bool = True
+) -> Iterator[subprocess.Popen[str]]:
     """Another process (an analyst's session) holding the file."""
     code = (
         "import duckdb, sys, time\n"
@@ -78,22 +109,47 @@ def test_migrations_are_recorded_and_views_have_documented_columns(paths: Paths)
             view: [r[0] for r in con.execute(f"DESCRIBE {view}").fetchall()]
             for view in ("v_matches", "v_source_health", "v_articles")
         }
-    assert cols["v_matches"][:8] == ["topic", "url", "title", "source", "published_at", "score",
-                                     "entities", "story_id"]
-    assert cols["v_source_health"][:6] == ["source", "url", "last_status", "last_success_at",
-                                           "consecutive_failures", "last_error"]
-    assert cols["v_articles"][:7] == ["url", "title", "source", "published_at", "first_seen_at",
-                                      "language", "extraction"]
+    assert cols["v_matches"][:8] == [
+        "topic",
+        "url",
+        "title",
+        "source",
+        "published_at",
+        "score",
+        "entities",
+        "story_id",
+    ]
+    assert cols["v_source_health"][:6] == [
+        "source",
+        "url",
+        "last_status",
+        "last_success_at",
+        "consecutive_failures",
+        "last_error",
+    ]
+    assert cols["v_articles"][:7] == [
+        "url",
+        "title",
+        "source",
+        "published_at",
+        "first_seen_at",
+        "language",
+        "extraction",
+    ]
 
 
 def test_a_batch_loads_once(paths: Paths) -> None:
-    batch = spool.write_batch(paths.data_dir / "spool", "b1", tables("https://a.example/1", "https://a.example/2"))
+    batch = spool.write_batch(
+        paths.data_dir / "spool", "b1", tables("https://a.example/1", "https://a.example/2")
+    )
     with db.write_connection(paths.db) as con:
         db.migrate(con)
         assert store.load_batch(con, batch) == store.LoadCounts(articles=2, matches=2)
         assert store.load_batch(con, batch) == store.LoadCounts(articles=0, matches=0)
         assert con.execute("SELECT count(*) FROM articles").fetchone() == (2,)
-        assert store.unseen_keys(con, ["https://a.example/1", "https://a.example/3"]) == {"https://a.example/3"}
+        assert store.unseen_keys(con, ["https://a.example/1", "https://a.example/3"]) == {
+            "https://a.example/3"
+        }
         entities = con.execute("SELECT entities FROM v_matches LIMIT 1").fetchone()
     assert entities == (["Poland"],)
 
@@ -124,7 +180,9 @@ def test_locked_warehouse_keeps_results_in_the_spool_for_the_next_run(paths: Pat
     with db.write_connection(paths.db) as con:
         db.migrate(con)
     with held_lock(paths.db, seconds=30) as holder:
-        saved = persist.save(paths, "20261120T100000-r1", tables("https://a.example/1"), wait_seconds=0.5)
+        saved = persist.save(
+            paths, "20261120T100000-r1", tables("https://a.example/1"), wait_seconds=0.5
+        )
         assert not saved.stored
         assert saved.holder is not None and f"PID {holder.pid}" in saved.holder
         assert saved.batch is not None and saved.batch.is_dir()
@@ -138,10 +196,12 @@ def test_locked_warehouse_keeps_results_in_the_spool_for_the_next_run(paths: Pat
 def test_busy_error_names_the_holder(paths: Paths) -> None:
     with db.write_connection(paths.db) as con:
         db.migrate(con)
-    with held_lock(paths.db, seconds=30, read_only=False) as holder:
-        with pytest.raises(db.WarehouseBusy, match=f"PID {holder.pid}"):
-            with db.read_connection(paths.db, wait_seconds=0.3):
-                pass
+    with (
+        held_lock(paths.db, seconds=30, read_only=False) as holder,
+        pytest.raises(db.WarehouseBusy, match=f"PID {holder.pid}"),
+        db.read_connection(paths.db, wait_seconds=0.3),
+    ):
+        pass
 
 
 def test_half_written_spool_batches_are_cleared(paths: Paths) -> None:
@@ -153,15 +213,23 @@ def test_half_written_spool_batches_are_cleared(paths: Paths) -> None:
 
 
 def test_reading_a_missing_warehouse_says_what_to_do(paths: Paths) -> None:
-    with pytest.raises(db.WarehouseError, match="run `newswatch ingest` first"):
-        with db.read_connection(paths.db):
-            pass
+    with (
+        pytest.raises(db.WarehouseError, match="run `newswatch ingest` first"),
+        db.read_connection(paths.db),
+    ):
+        pass
 
 
 def test_sources_no_longer_configured_leave_health_view_but_keep_history(paths: Paths) -> None:
-    first = {"sources": [spool.row(SourceState(url=u, name=u[-1], last_status="ok"))
-                         for u in ("https://x.example/a", "https://x.example/b")]}
-    second = {"sources": [spool.row(SourceState(url="https://x.example/a", name="a", last_status="ok"))]}
+    first = {
+        "sources": [
+            spool.row(SourceState(url=u, name=u[-1], last_status="ok"))
+            for u in ("https://x.example/a", "https://x.example/b")
+        ]
+    }
+    second = {
+        "sources": [spool.row(SourceState(url="https://x.example/a", name="a", last_status="ok"))]
+    }
     with db.write_connection(paths.db) as con:
         db.migrate(con)
         store.load_batch(con, spool.write_batch(paths.data_dir / "spool", "1", first))

@@ -15,7 +15,9 @@ import duckdb
 MIGRATIONS = Path(__file__).with_name("migrations")
 VIEWS = Path(__file__).with_name("views.sql")
 # Files stay readable by the DuckDB CLI on PyPI (duckdb-cli 1.5.x), which analysts reach for.
-CREATE_CONFIG = {"storage_compatibility_version": "v1.5.0"}
+CREATE_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "storage_compatibility_version": "v1.5.0"
+}
 
 _HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
@@ -51,7 +53,7 @@ def _connect(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb.Duck
     delay = 0.05
     while True:
         try:
-            config = {} if read_only or path.exists() else dict(CREATE_CONFIG)
+            config = {} if read_only or path.exists() else CREATE_CONFIG
             con = duckdb.connect(str(path), read_only=read_only, config=config)
             con.execute("SET TimeZone = 'UTC'")
             return con
@@ -69,7 +71,9 @@ def _connect(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb.Duck
 
 
 @contextmanager
-def write_connection(path: Path, *, wait_seconds: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def write_connection(
+    path: Path, *, wait_seconds: float = 30.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short write session: hold it only for the statements, then let readers back in."""
     con = _connect(path, read_only=False, wait_seconds=wait_seconds)
     try:
@@ -79,7 +83,9 @@ def write_connection(path: Path, *, wait_seconds: float = 30.0) -> Iterator[duck
 
 
 @contextmanager
-def read_connection(path: Path, *, wait_seconds: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def read_connection(
+    path: Path, *, wait_seconds: float = 30.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only session (it too waits while an ingest writes)."""
     con = _connect(path, read_only=True, wait_seconds=wait_seconds)
     try:
@@ -89,7 +95,7 @@ def read_connection(path: Path, *, wait_seconds: float = 30.0) -> Iterator[duckd
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply the pending migrations in order, each in its own transaction, then refresh the views."""
+    """Apply pending migrations in order, each in its own transaction; refresh the views."""
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"

@@ -31,12 +31,17 @@ def _default(value: Any) -> Any:
 
 def row(record: Any, **extra: Any) -> dict[str, Any]:
     """A dataclass record as a plain row, with extra columns."""
-    data = dataclasses.asdict(record) if dataclasses.is_dataclass(record) else dict(record)
+    if dataclasses.is_dataclass(record) and not isinstance(record, type):
+        data = dataclasses.asdict(record)
+    else:
+        data = dict(record)
     data.update(extra)
     return data
 
 
-def write_batch(spool_dir: Path, name: str, tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> Path:
+def write_batch(
+    spool_dir: Path, name: str, tables: Mapping[str, Iterable[Mapping[str, Any]]]
+) -> Path:
     """Write one batch; it appears under its final name only once complete (rename is atomic)."""
     unknown = set(tables) - set(TABLES)
     if unknown:

@@ -1,0 +1,304 @@
+"""The ingest flow: feeds → entries → pages → articles → matches → warehouse."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
+
+from flows import health, persist
+from flows.articles import build_article
+from flows.config import FeedSettings, Settings, load_settings, resolve_paths
+from flows.extract import ExtractionPool
+from flows.feeds import NotAFeed, parse_feed
+from flows.fetch import Fetcher
+from flows.match import compile_topic, match_text
+from flows.report import RunReport
+from flows.runlock import single_run
+from warehouse.records import Article, Entry, Extracted, FeedOutcome, FetchResult
+
+# Worth a second try within the run; a timeout is not (it already cost the whole deadline).
+TRANSIENT = frozenset({"connect_error", "read_error", "http_502", "http_503", "http_504"})
+IN_FLIGHT_BATCHES = 3  # page batches held in memory at once: one fetching, up to two extracting
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedFetch:
+    """One feed's outcome and the entries it gave."""
+
+    outcome: FeedOutcome
+    entries: tuple[Entry, ...] = ()
+
+
+class TransientFeedError(Exception):
+    """A failure worth one retry; carries the outcome to record if the retry fails too."""
+
+    def __init__(self, fetch: FeedFetch) -> None:
+        super().__init__(f"{fetch.outcome.status}: {fetch.outcome.error}")
+        self.fetch = fetch
+
+
+def _retry_transient(_task: Any, _run: TaskRun, state: State[Any]) -> bool:
+    return isinstance(state.data, TransientFeedError)
+
+
+@task(
+    name="fetch-feed",
+    task_run_name="feed {feed.name}",
+    retries=1,
+    retry_delay_seconds=3,
+    retry_condition_fn=_retry_transient,
+    cache_policy=NO_CACHE,
+)
+async def fetch_feed(
+    fetcher: Fetcher,
+    feed: FeedSettings,
+    validators: tuple[str | None, str | None],
+    settings: Settings,
+    now: datetime,
+) -> FeedFetch:
+    """Download one feed (conditionally) and parse its entries."""
+    etag, last_modified = validators
+    got = await fetcher.fetch(
+        feed.url,
+        max_bytes=settings.fetch.max_feed_bytes,
+        etag=etag,
+        last_modified=last_modified,
+        accept="application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
+    )
+    outcome = FeedOutcome(
+        source=feed.name,
+        url=feed.url,
+        status=got.status,
+        http_status=got.http_status,
+        error=got.error,
+        etag=got.etag,
+        last_modified=got.last_modified,
+        elapsed_ms=got.elapsed_ms,
+        retry_after=got.retry_after,
+    )
+    if got.status in TRANSIENT:
+        raise TransientFeedError(FeedFetch(outcome))
+    if not got.ok:
+        return FeedFetch(outcome)
+    try:
+        parsed = parse_feed(
+            got.body,
+            source=feed.name,
+            feed_url=feed.url,
+            now=now,
+            content_type=got.content_type,
+            base_url=got.final_url,
+            max_entries=settings.fetch.max_entries_per_feed,
+        )
+    except NotAFeed as exc:
+        return FeedFetch(dataclasses.replace(outcome, status="not_a_feed", error=str(exc)))
+    problems = [parsed.problem] if parsed.problem else []
+    if parsed.dropped:
+        problems.append(
+            f"{parsed.dropped} entries beyond the cap of "
+            f"{settings.fetch.max_entries_per_feed} per run were not taken"
+        )
+    return FeedFetch(
+        dataclasses.replace(
+            outcome,
+            status="ill_formed" if parsed.ill_formed else got.status,
+            error="; ".join(problems) or None,
+            entries=len(parsed.entries),
+        ),
+        parsed.entries,
+    )
+
+
+@task(name="pages", task_run_name="pages {first}–{last}", cache_policy=NO_CACHE)
+async def fetch_and_extract(
+    fetcher: Fetcher,
+    pool: ExtractionPool,
+    entries: Sequence[Entry],
+    settings: Settings,
+    first: int,
+    last: int,
+) -> list[tuple[Entry, FetchResult | None, Extracted | None]]:
+    """Download a batch of article pages, then extract them in the worker processes."""
+    results = await asyncio.gather(
+        *(
+            fetcher.fetch(
+                e.link,
+                max_bytes=settings.fetch.max_page_bytes,
+                accept="text/html, application/xhtml+xml;q=0.9, */*;q=0.5",
+            )
+            for e in entries
+            if e.link
+        )
+    )
+    pages = dict(zip((e.key for e in entries if e.link), results, strict=True))
+    html = [(key, page.body, page.final_url) for key, page in pages.items() if page.ok]
+    extracted = await asyncio.to_thread(pool.extract_many, html) if html else {}
+    return [
+        (
+            e,
+            dataclasses.replace(pages[e.key], body=b"") if e.key in pages else None,
+            extracted.get(e.key),
+        )
+        for e in entries
+    ]
+
+
+@flow(name="ingest")
+async def ingest(
+    sources: str | None = None,
+    db: str | None = None,
+    topics: str | None = None,
+) -> dict[str, Any]:
+    """One ingest run; returns its report as plain data."""
+    log = get_run_logger()
+    settings = load_settings(
+        resolve_paths(
+            sources=Path(sources) if sources else None,
+            db=Path(db) if db else None,
+            topics=Path(topics) if topics else None,
+        )
+    )
+    paths = settings.paths
+    with single_run(paths.data_dir / "ingest.lock"):
+        now = datetime.now(UTC)
+        report = RunReport(run_id=uuid.uuid4().hex[:12], started_at=now)
+        known = persist.open_warehouse(paths)
+
+        due = [f for f in settings.feeds if health.is_due(known.states.get(f.url), now)]
+        report.skipped = [f for f in settings.feeds if f not in due]
+        log.info("fetching %d feeds (%d backing off)", len(due), len(report.skipped))
+        fetched = await _fetch_feeds(settings, due, known, now)
+        report.add_feeds(f.outcome for f in fetched)
+        log.info("feeds: %s", report.feed_line())
+
+        entries = _new_entries(settings, fetched, known)
+        log.info("%d new entries; fetching and extracting their pages", len(entries))
+        collected = await _collect(settings, entries, now, report.run_id, log)
+        articles = _fresh_articles(settings, collected, known)
+        matches = _score(settings, articles, now)
+
+        rows = report.rows(
+            settings, known, collected.pairs, collected.pages, articles, matches, now
+        )
+        saved = persist.save(paths, report.batch_name(), rows)
+        report.finish(saved, articles, matches)
+        log.info(report.summary_line())
+        return report.as_dict()
+
+
+async def _fetch_feeds(
+    settings: Settings,
+    due: Sequence[FeedSettings],
+    known: persist.Known,
+    now: datetime,
+) -> list[FeedFetch]:
+    async def one(fetcher: Fetcher, feed: FeedSettings) -> FeedFetch:
+        try:
+            return await fetch_feed(
+                fetcher, feed, health.validators(known.states.get(feed.url), now), settings, now
+            )
+        except TransientFeedError as exc:  # the retry failed too: record it, go on
+            return exc.fetch
+
+    async with Fetcher(settings.fetch) as fetcher:
+        return list(await asyncio.gather(*(one(fetcher, f) for f in due)))
+
+
+def _new_entries(
+    settings: Settings, fetched: Sequence[FeedFetch], known: persist.Known
+) -> list[Entry]:
+    """Entries not stored yet, each once (the same story in several feeds: first feed wins)."""
+    first: dict[str, Entry] = {}
+    for feed in fetched:
+        for entry in feed.entries:
+            first.setdefault(entry.key, entry)
+    fresh = persist.unseen(settings.paths, first, known, wait_seconds=persist.LOCK_WAIT_SECONDS)
+    return [e for k, e in first.items() if k in fresh]
+
+
+@dataclasses.dataclass
+class Collected:
+    """Articles built from new entries, with the key of the entry each came from."""
+
+    pairs: list[tuple[str, Article]] = dataclasses.field(default_factory=list)
+    pages: list[tuple[Entry, FetchResult]] = dataclasses.field(default_factory=list)
+
+
+async def _collect(
+    settings: Settings,
+    entries: Sequence[Entry],
+    now: datetime,
+    run_id: str,
+    log: Any,
+) -> Collected:
+    size = settings.extract.batch_size
+    batches = [entries[i : i + size] for i in range(0, len(entries), size)]
+    collected = Collected()
+    if not batches:
+        return collected
+    gate = asyncio.Semaphore(IN_FLIGHT_BATCHES)
+
+    async with Fetcher(settings.fetch) as fetcher:
+        with ExtractionPool(settings.extract) as pool:
+
+            async def one(i: int, batch: Sequence[Entry]) -> None:
+                async with gate:
+                    got = await fetch_and_extract(
+                        fetcher, pool, batch, settings, i * size + 1, i * size + len(batch)
+                    )
+                for entry, page, extracted in got:
+                    article = build_article(entry, page, extracted, now=now, run_id=run_id)
+                    collected.pairs.append((entry.key, article))
+                    if page is not None:
+                        collected.pages.append((entry, page))
+                log.info("pages: %d/%d", len(collected.pairs), len(entries))
+
+            await asyncio.gather(*(one(i, b) for i, b in enumerate(batches)))
+    return collected
+
+
+def _fresh_articles(
+    settings: Settings, collected: Collected, known: persist.Known
+) -> list[Article]:
+    """Drop articles whose key (a page's rel=canonical may change it) is stored or repeated."""
+    fresh = persist.unseen(
+        settings.paths,
+        {a.key for _, a in collected.pairs},
+        known,
+        wait_seconds=persist.LOCK_WAIT_SECONDS,
+    )
+    kept: dict[str, Article] = {}
+    for _, article in collected.pairs:
+        if article.key in fresh:
+            kept.setdefault(article.key, article)
+    return list(kept.values())
+
+
+def _score(settings: Settings, articles: Sequence[Article], now: datetime) -> list[dict[str, Any]]:
+    rows = []
+    for topic in settings.topics:
+        compiled = compile_topic(topic)
+        for a in articles:
+            m = match_text(compiled, title=a.title, text=a.text, language=a.language)
+            rows.append(
+                {
+                    "topic": m.topic,
+                    "article_key": a.key,
+                    "score": m.score,
+                    "matched": m.matched,
+                    "entities": list(m.entities),
+                    "evidence": m.evidence,
+                    "profile_version": m.profile_version,
+                    "scored_at": now,
+                }
+            )
+    return rows

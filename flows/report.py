@@ -1,0 +1,196 @@
+"""A run's bookkeeping: the rows it leaves in the warehouse and the summary it prints."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from flows import health
+from flows.articles import story_id
+from flows.config import FeedSettings, Settings
+from flows.persist import Known, Saved
+from warehouse import spool
+from warehouse.records import Article, Entry, FeedOutcome, FetchResult, SourceState
+
+NOT_FAILURES = health.SUCCESS | {"rate_limited"}
+
+
+@dataclasses.dataclass
+class RunReport:
+    """What happened in one ingest run."""
+
+    run_id: str
+    started_at: datetime
+    outcomes: list[FeedOutcome] = dataclasses.field(default_factory=list)
+    skipped: list[FeedSettings] = dataclasses.field(default_factory=list)
+    entries_new: int = 0
+    pages_fetched: int = 0
+    saved: Saved | None = None
+    new_articles: int = 0
+    new_matches: int = 0
+
+    def add_feeds(self, outcomes: Iterable[FeedOutcome]) -> None:
+        self.outcomes.extend(outcomes)
+
+    @property
+    def failed(self) -> list[FeedOutcome]:
+        return [o for o in self.outcomes if o.status not in NOT_FAILURES]
+
+    @property
+    def status(self) -> str:
+        return "degraded" if health.network_outage(self.outcomes) else "ok"
+
+    def feed_line(self) -> str:
+        reasons = Counter(o.status for o in self.failed)
+        why = ", ".join(f"{n} {s}" for s, n in reasons.most_common())
+        line = f"{len(self.outcomes) - len(self.failed)} ok, {len(self.failed)} failed"
+        return f"{line} ({why})" if why else line
+
+    def batch_name(self) -> str:
+        return f"{self.started_at:%Y%m%dT%H%M%S}-{self.run_id}"
+
+    def rows(
+        self,
+        settings: Settings,
+        known: Known,
+        pairs: Sequence[tuple[str, Article]],
+        pages: Sequence[tuple[Entry, FetchResult]],
+        articles: Sequence[Article],
+        matches: Sequence[dict[str, Any]],
+        now: datetime,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Every row this run writes, by table."""
+        self.entries_new = len(pairs)
+        self.pages_fetched = len(pages)
+        return {
+            "sources": self._source_rows(settings, known, now),
+            "runs": [self._run_row(settings)],
+            "fetch_log": self._log_rows(pages, now),
+            "articles": [
+                spool.row(a, story_id=story_id(a.key), run_id=self.run_id) for a in articles
+            ],
+            # Every key an article was seen under, so that no later run fetches it again.
+            "article_keys": [
+                {"key": k, "article_key": a.key}
+                for entry_key, a in pairs
+                for k in {entry_key, a.key}
+            ],
+            "matches": list(matches),
+        }
+
+    def _source_rows(self, settings: Settings, known: Known, now: datetime) -> list[dict[str, Any]]:
+        outage = health.network_outage(self.outcomes)
+        by_url = {o.url: o for o in self.outcomes}
+        rows = []
+        for feed in settings.feeds:
+            prev = known.states.get(feed.url)
+            outcome = by_url.get(feed.url)
+            if outcome is None:  # backing off: untouched, but still listed
+                state = prev or SourceState(url=feed.url, name=feed.name)
+                state = dataclasses.replace(state, name=feed.name, active=True)
+            else:
+                sent = health.validators(prev, now) != (None, None)
+                state = health.next_state(prev, outcome, now, conditional=sent, outage=outage)
+            rows.append(spool.row(state))
+        return rows
+
+    def _run_row(self, settings: Settings) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "started_at": self.started_at,
+            "finished_at": datetime.now(UTC),
+            "status": self.status,
+            "feeds_total": len(settings.feeds),
+            "feeds_ok": len(self.outcomes) - len(self.failed),
+            "feeds_failed": len(self.failed),
+            "feeds_skipped": len(self.skipped),
+            "entries_new": self.entries_new,
+            "pages_fetched": self.pages_fetched,
+        }
+
+    def _log_rows(
+        self, pages: Sequence[tuple[Entry, FetchResult]], now: datetime
+    ) -> list[dict[str, Any]]:
+        rows = [
+            {
+                "run_id": self.run_id,
+                "kind": "feed",
+                "url": o.url,
+                "source": o.source,
+                "fetched_at": now,
+                "status": o.status,
+                "http_status": o.http_status,
+                "error": o.error,
+                "bytes": None,
+                "elapsed_ms": o.elapsed_ms,
+            }
+            for o in self.outcomes
+        ]
+        rows += [
+            {
+                "run_id": self.run_id,
+                "kind": "page",
+                "url": entry.key,
+                "source": entry.source,
+                "fetched_at": now,
+                "status": page.status,
+                "http_status": page.http_status,
+                "error": page.error,
+                "bytes": None,
+                "elapsed_ms": page.elapsed_ms,
+            }
+            for entry, page in pages
+        ]
+        return rows
+
+    def finish(
+        self, saved: Saved, articles: Sequence[Article], matches: Sequence[dict[str, Any]]
+    ) -> None:
+        self.saved = saved
+        self.new_articles = saved.articles if saved.stored else len(articles)
+        self.new_matches = (
+            saved.matches if saved.stored else sum(1 for m in matches if m["matched"])
+        )
+
+    def summary_line(self) -> str:
+        where = (
+            "saved" if self.saved and self.saved.stored else "kept in the spool for the next run"
+        )
+        state = (
+            " — DEGRADED: no feed could be reached; is the network down?"
+            if self.status == "degraded"
+            else ""
+        )
+        return (
+            f"run {self.run_id}: feeds {self.feed_line()}, {len(self.skipped)} backing off; "
+            f"{self.new_articles} new articles, {self.new_matches} matches; {where}{state}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the CLI and for Prefect's result."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "stored": bool(self.saved and self.saved.stored),
+            "lock_holder": self.saved.holder if self.saved else None,
+            "spool_batch": str(self.saved.batch) if self.saved and self.saved.batch else None,
+            "feeds": [
+                {
+                    "source": o.source,
+                    "url": o.url,
+                    "status": o.status,
+                    "error": o.error,
+                    "entries": o.entries,
+                }
+                for o in self.outcomes
+            ],
+            "skipped": [f.name for f in self.skipped],
+            "entries_new": self.entries_new,
+            "pages_fetched": self.pages_fetched,
+            "new_articles": self.new_articles,
+            "new_matches": self.new_matches,
+            "summary": self.summary_line(),
+        }
