@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -74,32 +75,156 @@ def ingest(sources: SourcesOpt = None, db: DbOpt = None, topics: TopicsOpt = Non
     _print_ingest(result)
 
 
+ReportsOpt = Annotated[
+    Path | None, typer.Option("--reports", help="reports directory [env NEWSWATCH_REPORTS]")
+]
+
+
+def run_digest(paths: Paths, **options: Any) -> dict[str, Any]:
+    """Validate, then run the digest flow."""
+    settings = _settings(paths)
+    from datetime import UTC, datetime
+
+    from flows import prefect_env
+    from flows.period import PeriodError, choose
+
+    try:
+        period_options = {
+            k: v for k, v in options.items() if k in ("week", "until", "days", "recent")
+        }
+        choose(settings.digest.timezone, now=datetime.now(UTC), **period_options)
+    except PeriodError as exc:
+        _fail(EXIT_CONFIG, str(exc))
+    prefect_env.configure(paths.data_dir)
+    from flows.digest import digest as digest_flow
+    from warehouse.db import WarehouseError
+
+    try:
+        result: dict[str, Any] = digest_flow(
+            db=str(paths.db),
+            sources=str(paths.sources),
+            topics=str(paths.topics),
+            reports=str(paths.reports),
+            **options,
+        )
+    except WarehouseError as exc:
+        _fail(EXIT_WAREHOUSE, str(exc))
+    return result
+
+
+def _print_digest(result: dict[str, Any]) -> None:
+    for t in result["topics"]:
+        typer.echo(
+            f"digest {t['topic']} {result['label']} ({result['period']}): "
+            f"{t['stories']} stories → {', '.join(t['files'])}"
+        )
+        if "delivery" in t:
+            typer.echo(f"  {t['delivery']}")
+        for r in t.get("sent", []):
+            typer.echo(
+                f"  {r['recipient']}: {r['status']}" + (f" — {r['detail']}" if r["detail"] else "")
+            )
+
+
 @app.command()
-def run(sources: SourcesOpt = None, db: DbOpt = None, topics: TopicsOpt = None) -> None:
-    """The main job: one ingest run, then the last seven days' matches."""
-    paths = resolve_paths(sources=sources, db=db, topics=topics)
+def run(
+    sources: SourcesOpt = None,
+    db: DbOpt = None,
+    topics: TopicsOpt = None,
+    reports: ReportsOpt = None,
+) -> None:
+    """The main job: one ingest run, then the digest of the seven days ending now."""
+    paths = resolve_paths(sources=sources, db=db, topics=topics, reports=reports)
     result = run_ingest(paths)
     _print_ingest(result)
     if result["status"] == "degraded":
         typer.echo(
-            "No feed could be reached: check this machine's network. Stored history follows."
+            "No feed could be reached: check this machine's network. "
+            "The digest below shows what was stored before."
         )
+    _print_digest(run_digest(paths, recent=True, send=True, force=False))
+
+
+@app.command()
+def digest(
+    db: DbOpt = None,
+    sources: SourcesOpt = None,
+    topics: TopicsOpt = None,
+    reports: ReportsOpt = None,
+    week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W47")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="last day of a rolling window, YYYY-MM-DD")
+    ] = None,
+    days: Annotated[int | None, typer.Option(help="length of the rolling window")] = None,
+    send: Annotated[bool, typer.Option("--send/--no-send", help="email it (needs SMTP)")] = True,
+    force: Annotated[bool, typer.Option(help="send again even if already sent")] = False,
+) -> None:
+    """Render (and send) the digest; by default for the last complete ISO week."""
+    paths = resolve_paths(sources=sources, db=db, topics=topics, reports=reports)
+    _print_digest(run_digest(paths, week=week, until=until, days=days, send=send, force=force))
+
+
+@app.command()
+def serve(sources: SourcesOpt = None, db: DbOpt = None, topics: TopicsOpt = None) -> None:
+    """Register the ingest and digest schedules with Prefect and run them."""
+    paths = resolve_paths(sources=sources, db=db, topics=topics)
+    _settings(paths)
+    from flows import prefect_env
+
+    prefect_env.configure(paths.data_dir)
+    from flows.serve import schedules_from_env
+    from flows.serve import serve as serve_schedules
+
+    try:
+        schedules = schedules_from_env(os.environ)
+    except ConfigError as exc:
+        _fail(EXIT_CONFIG, str(exc))
+    serve_schedules(paths, schedules)
+
+
+@app.command("eval")
+def evaluate_cmd(
+    corpus: Annotated[Path, typer.Option("--corpus", help="labelled JSONL corpus")],
+    topics: TopicsOpt = None,
+    topic: Annotated[str | None, typer.Option(help="topic id (default: the only one)")] = None,
+) -> None:
+    """Precision, recall and F1 of the matcher on a labelled corpus, beside a keyword alert."""
+    from flows.config import load_topics
+    from flows.evaluate import CorpusError, evaluate, format_report, load_corpus
+
+    paths = resolve_paths(topics=topics)
+    try:
+        known = load_topics(paths.topics)
+        chosen = [t for t in known if topic in (None, t.id)]
+        if not chosen or (topic is None and len(known) > 1):
+            _fail(EXIT_CONFIG, f"name one topic with --topic: {', '.join(t.id for t in known)}")
+        items = load_corpus(corpus)
+    except (ConfigError, CorpusError, OSError) as exc:
+        _fail(EXIT_CONFIG, str(exc))
+    typer.echo(format_report(evaluate(chosen[0], items)))
+
+
+@app.command()
+def explain(
+    url: Annotated[str, typer.Argument(help="the article's URL (tracking parameters are ignored)")],
+    db: DbOpt = None,
+) -> None:
+    """Why an article matched or not: entities, aliases, sentences and the parts of its score."""
+    from flows.explain import describe
+    from flows.urls import canonical_url
     from warehouse import db as wdb
     from warehouse import store
 
+    paths = resolve_paths(db=db)
+    key = canonical_url(url) or url
     try:
         with wdb.read_connection(paths.db, wait_seconds=30) as con:
-            columns, rows = store.query(
-                con,
-                "SELECT topic, coalesce(published_at, first_seen_at)::DATE AS day, source, title, "
-                "round(score, 2) AS score, entities FROM v_matches "
-                "WHERE coalesce(published_at, first_seen_at) >= now() - INTERVAL 7 DAY "
-                "ORDER BY score DESC, day DESC",
-            )
+            found = store.explain_rows(con, key)
     except wdb.WarehouseError as exc:
         _fail(EXIT_WAREHOUSE, str(exc))
-    typer.echo(f"\nMatches of the last 7 days ({len(rows)}):")
-    _print_table(columns, rows, max_rows=50, width=90)
+    if not found:
+        _fail(1, f"no stored article under {key}")
+    typer.echo(describe(found))
 
 
 @app.command("sources")
@@ -172,6 +297,11 @@ def _print_table(
 
 
 def _print_ingest(result: dict[str, Any]) -> None:
+    if result["status"] == "degraded":  # one cause, not a line per feed
+        first = result["feeds"][0]
+        typer.echo(f"  every feed failed on the network, e.g. {first['source']}: {first['error']}")
+        typer.echo(result["summary"])
+        return
     failed = [
         f
         for f in result["feeds"]

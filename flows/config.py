@@ -75,6 +75,36 @@ class ExtractSettings(_Strict):
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 100  # pages per Prefect task
 
 
+class DigestSettings(_Strict):
+    """The weekly digest; `digest:` in sources.yaml (recipients come from the environment)."""
+
+    timezone: str = "Europe/London"
+    top: Annotated[int, Field(ge=1, le=100)] = 10  # stories shown in full; the rest listed
+    send_empty: bool = True  # an empty week still sends a short, honest note
+    list_id: str = "newswatch digest <digest.newswatch.invalid>"
+    unsubscribe: str | None = None  # mailto: or https: address for List-Unsubscribe
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {value!r}; use an IANA name such as Europe/London"
+            ) from None
+        return value
+
+    @field_validator("unsubscribe")
+    @classmethod
+    def _unsubscribe(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("mailto:", "https://")):
+            raise ValueError("must be a mailto: or https:// address")
+        return value
+
+
 class FeedSettings(_Strict):
     """One feed; an item of `feeds:` in sources.yaml."""
 
@@ -103,6 +133,7 @@ class SourcesFile(_Strict):
 
     fetch: FetchSettings = FetchSettings()
     extract: ExtractSettings = ExtractSettings()
+    digest: DigestSettings = DigestSettings()
     topics: tuple[str, ...] | None = None  # topic ids to apply; default: every file in topics/
     feeds: tuple[FeedSettings, ...]
 
@@ -156,6 +187,7 @@ class Settings:
     paths: Paths
     fetch: FetchSettings
     extract: ExtractSettings
+    digest: DigestSettings
     feeds: tuple[FeedSettings, ...]
     topics: tuple[Topic, ...]
     smtp: SmtpSettings | None
@@ -192,6 +224,7 @@ def load_settings(paths: Paths, env: Mapping[str, str] | None = None) -> Setting
         paths=paths,
         fetch=sources.fetch,
         extract=sources.extract,
+        digest=sources.digest,
         feeds=tuple(f for f in sources.feeds if f.enabled),
         topics=topics,
         smtp=load_smtp(env),

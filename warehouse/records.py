@@ -144,3 +144,70 @@ class FeedOutcome:
     new_entries: int = 0
     elapsed_ms: int = 0
     retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """Another outlet carrying the same story."""
+
+    source: str
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """One story of a digest: the best copy, with the other outlets that carried it."""
+
+    story_id: str
+    title: str  # plain text from a feed: escape it wherever it is rendered
+    url: str | None  # http(s) only; None when there is no safe link
+    source: str
+    published_at: datetime  # publication time, or first-seen time when the feed gave none
+    score: float
+    entities: tuple[str, ...]  # canonical names, strongest first
+    snippet: str  # one or two sentences where the topic's entities meet (plain text)
+    why: str  # "why it matched": entities and score parts, one line of plain text
+    also: tuple[Coverage, ...] = ()
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FailingFeed:
+    """A feed that is failing, for the digest's source-health footer."""
+
+    source: str
+    status: str
+    since: datetime | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """Everything one digest shows; rendering is a pure function of it."""
+
+    topic_id: str
+    topic_name: str  # e.g. "UK–Poland defence"
+    period_key: str  # "2026-W47", or "2026-11-17_2026-11-23" for a rolling window
+    period_label: str  # "16–22 Nov 2026"
+    start: datetime  # inclusive, aware, in the digest's timezone
+    end: datetime  # exclusive
+    timezone: str  # e.g. "Europe/London"
+    stories: tuple[Story, ...]  # ranked, best first
+    top: int  # how many are shown in full; the rest as a compact list
+    previous_count: int | None  # stories in the period before, for "change from last week"
+    articles_seen: int  # articles stored in the period, matched or not
+    leading_entities: tuple[tuple[str, int], ...]  # (entity, stories naming it), most first
+    feeds_total: int
+    failing: tuple[FailingFeed, ...]
+    generated_at: datetime
+    report_path: str | None = None  # the full report file, for the "full report" link
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A digest rendered for email and for reports/."""
+
+    subject: str  # one line, already cleaned for a header
+    preheader: str
+    html: str
+    text: str

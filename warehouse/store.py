@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,61 @@ def unseen_keys(con: duckdb.DuckDBPyConnection, keys: Iterable[str]) -> set[str]
         [wanted],
     ).fetchall()
     return {r[0] for r in rows}
+
+
+# --- digest -------------------------------------------------------------------------------
+# A story belongs to the period of its publication time, or of its first-seen time.
+
+
+def period_matches(
+    con: duckdb.DuckDBPyConnection, topic: str, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """Every matched copy in [start, end) for a topic, with what ranking and rendering need."""
+    cur = con.execute(
+        "SELECT a.key, a.url, a.title, a.source, coalesce(a.published_at, a.first_seen_at) AS at, "
+        "m.score, m.entities, m.evidence, a.story_id, a.language "
+        "FROM matches m JOIN articles a ON a.key = m.article_key "
+        "WHERE m.topic = ? AND m.matched "
+        "AND coalesce(a.published_at, a.first_seen_at) >= ? "
+        "AND coalesce(a.published_at, a.first_seen_at) < ?",
+        [topic, start, end],
+    )
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def period_counts(
+    con: duckdb.DuckDBPyConnection, topic: str, start: datetime, end: datetime
+) -> tuple[int, int]:
+    """(articles stored in the period, matched stories in it)."""
+    row = con.execute(
+        "SELECT count(*), count(DISTINCT CASE WHEN m.matched THEN a.story_id END) "
+        "FROM articles a LEFT JOIN matches m ON m.article_key = a.key AND m.topic = ? "
+        "WHERE coalesce(a.published_at, a.first_seen_at) >= ? "
+        "AND coalesce(a.published_at, a.first_seen_at) < ?",
+        [topic, start, end],
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def source_health(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """v_source_health as rows."""
+    cur = con.execute("SELECT * FROM v_source_health ORDER BY source")
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def explain_rows(con: duckdb.DuckDBPyConnection, key: str) -> list[dict[str, Any]]:
+    """The article stored under a key (any key it was seen under), with each topic's verdict."""
+    cur = con.execute(
+        "SELECT a.url, a.title, a.source, a.published_at, a.language, a.extraction, m.topic, "
+        "m.score, m.matched, m.entities, m.evidence, m.profile_version, a.story_id "
+        "FROM article_keys k JOIN articles a ON a.key = k.article_key "
+        "LEFT JOIN matches m ON m.article_key = a.key WHERE k.key = ? ORDER BY m.topic",
+        [key],
+    )
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:

@@ -1,0 +1,172 @@
+"""The digest flow: period → ranked stories → rendered digest → reports/ → outbox → SMTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows import rank
+from flows.config import Settings, load_settings, resolve_paths
+from flows.period import Period, choose
+from flows.topic import Topic
+from warehouse import db as wdb
+from warehouse import store
+from warehouse.records import Digest, FailingFeed
+
+FAILING = ("ok", "not_modified", "ill_formed", "rate_limited")
+
+
+def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime) -> Digest:
+    """Read the period's matches and the feeds' health; rank and group the stories."""
+    with wdb.read_connection(settings.paths.db) as con:
+        rows = store.period_matches(con, topic.id, period.start, period.end)
+        articles_seen, _ = store.period_counts(con, topic.id, period.start, period.end)
+        before = period.previous()
+        _, previous = store.period_counts(con, topic.id, before.start, before.end)
+        health = store.source_health(con)
+    ranked = rank.stories(rows, start=period.start, end=period.end)
+    failing = tuple(
+        FailingFeed(
+            source=h["source"],
+            status=h["last_status"],
+            since=h["failing_since"],
+            error=h["last_error"],
+        )
+        for h in health
+        if h["last_status"] not in FAILING and h["last_status"] is not None
+    )
+    return Digest(
+        topic_id=topic.id,
+        topic_name=topic.name,
+        period_key=period.key,
+        period_label=period.label,
+        start=period.start,
+        end=period.end,
+        timezone=period.timezone,
+        stories=tuple(ranked),
+        top=settings.digest.top,
+        previous_count=previous,
+        articles_seen=articles_seen,
+        leading_entities=rank.leading_entities(ranked),
+        feeds_total=len(health) or len(settings.feeds),
+        failing=failing,
+        generated_at=now,
+        report_path=str(report_file(settings, topic, period, ".html").resolve()),
+    )
+
+
+def report_file(settings: Settings, topic: Topic, period: Period, suffix: str) -> Path:
+    return settings.paths.reports / topic.id / f"{period.key}{suffix}"
+
+
+@task(name="write-report", cache_policy=NO_CACHE)
+def write_report(settings: Settings, topic: Topic, period: Period, digest: Digest) -> list[str]:
+    """The full digest as HTML and text under reports/<topic>/<period>.*, readable offline."""
+    from reports.render import render
+
+    full = render(digest, full=True)
+    written = []
+    for suffix, body in ((".html", full.html), (".txt", full.text)):
+        path = report_file(settings, topic, period, suffix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(body, encoding="utf-8")
+        tmp.replace(path)
+        written.append(str(path))
+    return written
+
+
+@task(name="send-digest", task_run_name="send {topic.id} {period.key}", cache_policy=NO_CACHE)
+def send_digest(
+    settings: Settings,
+    topic: Topic,
+    period: Period,
+    digest: Digest,
+    force: bool,
+) -> list[dict[str, Any]]:
+    """Deliver through the outbox: once per (topic, period, recipient) unless forced."""
+    from flows.deliver import deliver
+    from reports.mail import build_message, make_message_id
+    from reports.render import render
+
+    smtp = settings.smtp
+    assert smtp is not None  # the flow only calls this with SMTP configured
+    email = render(digest)
+    results = deliver(
+        settings.paths.db,
+        smtp,
+        topic=topic.id,
+        period=period.key,
+        rendered=email,
+        list_id=settings.digest.list_id,
+        unsubscribe=settings.digest.unsubscribe,
+        force=force,
+    )
+    domain = smtp.sender.rpartition("@")[2] or "localhost"
+    first = smtp.recipients[0]
+    message = build_message(
+        email,
+        sender=smtp.sender,
+        recipient=first,
+        message_id=make_message_id(topic.id, period.key, first, domain),
+        list_id=settings.digest.list_id,
+        unsubscribe=settings.digest.unsubscribe,
+    )
+    report_file(settings, topic, period, ".eml").write_bytes(bytes(message))
+    return [{"recipient": r.recipient, "status": r.status, "detail": r.detail} for r in results]
+
+
+@flow(name="digest")
+def digest(
+    db: str | None = None,
+    sources: str | None = None,
+    topics: str | None = None,
+    week: str | None = None,
+    until: str | None = None,
+    days: int | None = None,
+    send: bool = True,
+    force: bool = False,
+    reports: str | None = None,
+    recent: bool = False,
+) -> dict[str, Any]:
+    """Render (and send) each topic's digest for one period."""
+    log = get_run_logger()
+    settings = load_settings(
+        resolve_paths(
+            sources=Path(sources) if sources else None,
+            db=Path(db) if db else None,
+            topics=Path(topics) if topics else None,
+            reports=Path(reports) if reports else None,
+        )
+    )
+    now = datetime.now(UTC)
+    period = choose(
+        settings.digest.timezone, now=now, week=week, until=until, days=days, recent=recent
+    )
+    out: dict[str, Any] = {"period": period.key, "label": period.label, "topics": []}
+    for topic in settings.topics:
+        built = build_digest(settings, topic, period, now)
+        files = write_report(settings, topic, period, built)
+        entry: dict[str, Any] = {"topic": topic.id, "stories": len(built.stories), "files": files}
+        if not send:
+            entry["delivery"] = "not sent (--no-send)"
+        elif settings.smtp is None:
+            entry["delivery"] = "not sent: no SMTP configured (set NEWSWATCH_SMTP_HOST)"
+        elif not built.stories and not settings.digest.send_empty:
+            entry["delivery"] = "not sent: empty week and digest.send_empty is false"
+        else:
+            entry["sent"] = send_digest(settings, topic, period, built, force)
+        log.info(
+            "%s %s: %d stories → %s; %s",
+            topic.id,
+            period.key,
+            len(built.stories),
+            files[0],
+            entry.get("delivery") or entry.get("sent"),
+        )
+        out["topics"].append(entry)
+    return out

@@ -1,0 +1,96 @@
+"""Matches of a period → ranked stories, copies grouped. Pure."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from flows.urls import safe_link
+from warehouse.records import Coverage, Story
+
+SNIPPET_CHARS = 320
+# Rank = match strength, lifted by the number of outlets carrying the story (log-scaled, so
+# ten copies do not bury a strong single report) and, a little, by recency within the period.
+OUTLET_LIFT = 0.15
+RECENCY_LIFT = 0.1
+
+
+def stories(rows: Iterable[dict[str, Any]], *, start: datetime, end: datetime) -> list[Story]:
+    """Group matched copies by story_id and rank the stories, best first."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[row["story_id"]].append(row)
+    ranked = []
+    for copies in groups.values():
+        copies.sort(key=lambda r: (-r["score"], r["at"]))
+        best = copies[0]
+        others = _also(best, copies[1:])
+        outlets = 1 + len(others)
+        span = max((end - start).total_seconds(), 1.0)
+        recency = min(max((best["at"] - start).total_seconds() / span, 0.0), 1.0)
+        rank = best["score"] * (1 + OUTLET_LIFT * math.log2(outlets)) * (1 + RECENCY_LIFT * recency)
+        ranked.append((rank, best["at"], _story(best, others)))
+    ranked.sort(key=lambda item: (-item[0], -item[1].timestamp()))
+    return [story for _, _, story in ranked]
+
+
+def leading_entities(ranked: Sequence[Story], most: int = 5) -> tuple[tuple[str, int], ...]:
+    """The entities named by the most stories."""
+    counts = Counter(name for s in ranked for name in set(s.entities))
+    return tuple(counts.most_common(most))
+
+
+def _also(best: dict[str, Any], rest: Sequence[dict[str, Any]]) -> tuple[Coverage, ...]:
+    seen = {best["source"]}
+    out = []
+    for row in rest:
+        if row["source"] not in seen:
+            seen.add(row["source"])
+            out.append(Coverage(source=row["source"], url=safe_link(row["url"])))
+    return tuple(out)
+
+
+def _story(row: dict[str, Any], also: tuple[Coverage, ...]) -> Story:
+    evidence = row["evidence"]
+    if isinstance(evidence, str):
+        evidence = json.loads(evidence)
+    entities = tuple(row["entities"] or ())
+    return Story(
+        story_id=row["story_id"],
+        title=row["title"],
+        url=safe_link(row["url"]),
+        source=row["source"],
+        published_at=row["at"],
+        score=float(row["score"]),
+        entities=entities,
+        snippet=snippet(evidence),
+        why=why(entities, float(row["score"]), evidence),
+        also=also,
+        language=row.get("language"),
+    )
+
+
+def snippet(evidence: dict[str, Any]) -> str:
+    """The first sentence (or paragraph) where the topic's entities meet, outside the title."""
+    for window in evidence.get("windows") or ():
+        if window.get("unit") != "title" and window.get("text"):
+            text = " ".join(str(window["text"]).split())
+            return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
+    return ""
+
+
+def why(entities: Sequence[str], score: float, evidence: dict[str, Any]) -> str:
+    """'United Kingdom, Poland, CAMM · score 0.87 (title 0.70, lead 0.57, body 0.00)'."""
+    parts = evidence.get("parts") or {}
+    shown = [
+        f"{name} {float(parts[name]):.2f}" for name in ("title", "lead", "body") if name in parts
+    ]
+    penalties = parts.get("penalties") or {}
+    shown += [f"−{name} {float(v):.2f}" for name, v in penalties.items() if v]
+    names = ", ".join(entities[:6]) + (" …" if len(entities) > 6 else "")
+    detail = f" ({', '.join(shown)})" if shown else ""
+    return f"{names} · score {score:.2f}{detail}"

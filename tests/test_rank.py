@@ -1,0 +1,85 @@
+"""Ranking and grouping: copies of a story appear once, with the other outlets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flows import rank
+
+START = datetime(2026, 11, 16, tzinfo=UTC)
+END = START + timedelta(days=7)
+
+
+def row(key: str, story: str, source: str, score: float, day: int, **kw: Any) -> dict[str, Any]:
+    evidence = {
+        "windows": [
+            {"where": "title", "unit": "title", "text": "T"},
+            {"where": "lead", "unit": "sentence", "text": f"Sentence of {key}."},
+        ],
+        "parts": {"title": 0.7, "lead": 0.5, "body": 0.0, "penalties": {}},
+    }
+    base = {
+        "key": key,
+        "url": f"https://{source}.example/{key}",
+        "title": f"Title {key}",
+        "source": source,
+        "at": START + timedelta(days=day),
+        "score": score,
+        "entities": ["United Kingdom", "Poland", "CAMM"],
+        "evidence": evidence,
+        "story_id": story,
+        "language": "en",
+    }
+    base.update(kw)
+    return base
+
+
+def test_copies_are_grouped_under_the_best_copy_with_also_covered_by() -> None:
+    stories = rank.stories(
+        [
+            row("a1", "s1", "gazette", 0.70, 1),
+            row("a2", "s1", "times", 0.90, 2),
+            row("a3", "s1", "gazette", 0.60, 3),  # same outlet twice: listed once
+            row("b1", "s2", "post", 0.95, 1),
+        ],
+        start=START,
+        end=END,
+    )
+    assert {s.story_id for s in stories} == {"s1", "s2"}  # three copies of s1 shown as one
+    s1 = next(s for s in stories if s.story_id == "s1")
+    assert s1.source == "times" and s1.score == 0.90
+    assert [c.source for c in s1.also] == ["gazette"]
+    assert s1.snippet == "Sentence of a2."
+    assert s1.why.startswith("United Kingdom, Poland, CAMM · score 0.90 (title 0.70, lead 0.50")
+
+
+def test_more_outlets_and_recency_lift_the_rank_but_strength_leads() -> None:
+    wide = [row(f"w{i}", "wide", f"outlet{i}", 0.6, 1) for i in range(4)]
+    strong = [row("x", "strong", "solo", 0.9, 0)]
+    weak_recent = [row("y", "weak", "late", 0.55, 6)]
+    order = [s.story_id for s in rank.stories(wide + strong + weak_recent, start=START, end=END)]
+    assert order == ["strong", "wide", "weak"]
+    equal = [
+        row("one", "one", "a", 0.8, 3),
+        *(row(f"t{i}", "three", f"o{i}", 0.8, 3) for i in range(3)),
+    ]
+    assert [s.story_id for s in rank.stories(equal, start=START, end=END)] == ["three", "one"]
+    same = [row("p", "p", "a", 0.6, 0), row("q", "q", "b", 0.6, 6)]
+    assert [s.story_id for s in rank.stories(same, start=START, end=END)] == ["q", "p"]
+
+
+def test_unsafe_links_are_dropped() -> None:
+    (story,) = rank.stories(
+        [row("j", "j", "evil", 0.8, 1, url="javascript:alert(1)")], start=START, end=END
+    )
+    assert story.url is None
+
+
+def test_leading_entities_count_stories() -> None:
+    stories = rank.stories(
+        [row("a", "a", "x", 0.8, 1), row("b", "b", "y", 0.8, 1, entities=["Poland"])],
+        start=START,
+        end=END,
+    )
+    assert rank.leading_entities(stories)[0] == ("Poland", 2)
