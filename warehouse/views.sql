@@ -18,3 +18,8 @@ SELECT s.name AS source, s.url, s.last_status, s.last_success_at, s.consecutive_
        s.last_error, s.last_http_status, s.last_attempt_at, s.failing_since, s.next_attempt_at
 FROM sources s
 WHERE s.active;
+
+CREATE OR REPLACE VIEW v_digests AS
+SELECT o.topic, o.period, o.recipient, o.status, o.sent_at, o.message_id,
+       o.attempts, o.last_error, o.last_code, o.subject, o.created_at, o.updated_at
+FROM outbox o;

@@ -1,0 +1,226 @@
+"""flows.deliver: exactly one email per (topic, period, recipient) through the outbox."""
+
+from __future__ import annotations
+
+import logging
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.config import SmtpSettings
+from flows.deliver import DeliveryResult, deliver
+from reports import mail
+from tests.test_mail import (
+    PASSWORD,
+    RENDERED,
+    Recorder,
+    Server,
+    free_port,
+    parsed,
+    settings,
+    smtp_server,
+)
+from warehouse import db, store
+
+TOPIC, PERIOD = "uk-poland", "2026-W47"
+ANA, BOB = "ana@readers.example", "bob@readers.example"
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    path = tmp_path / "w.duckdb"
+    with db.write_connection(path) as con:
+        db.migrate(con)
+    return path
+
+
+def run(
+    warehouse: Path, smtp: SmtpSettings | Server, *recipients: str, **kw: Any
+) -> list[DeliveryResult]:
+    if isinstance(smtp, Server):
+        smtp = settings(smtp.port, *(recipients or (ANA, BOB)))
+    kw.setdefault("retries", 2)
+    kw.setdefault("backoff", 0.01)
+    kw.setdefault("timeout", 5.0)
+    return deliver(
+        warehouse,
+        smtp,
+        topic=TOPIC,
+        period=PERIOD,
+        rendered=RENDERED,
+        list_id="UK-Poland defence <uk-poland.news.example>",
+        **kw,
+    )
+
+
+def rows(warehouse: Path) -> dict[str, store.OutboxRow]:
+    with db.read_connection(warehouse) as con:
+        return {r.recipient: r for r in store.outbox_rows(con, TOPIC, PERIOD)}
+
+
+def statuses(results: list[DeliveryResult]) -> dict[str, str]:
+    return {r.recipient: r.status for r in results}
+
+
+def test_each_recipient_gets_one_multipart_email_however_often_it_runs(warehouse: Path) -> None:
+    with smtp_server() as server:
+        first = run(warehouse, server)
+        again = run(warehouse, server)  # a schedule firing twice in one week
+        assert len(server.handler.messages) == 2
+        forced = run(warehouse, server, force=True)
+        assert len(server.handler.messages) == 4
+    assert statuses(first) == {ANA: "sent", BOB: "sent"} and all(r.sent_now for r in first)
+    assert statuses(again) == {ANA: "sent", BOB: "sent"} and not any(r.sent_now for r in again)
+    assert "already sent" in again[0].detail
+    assert all(r.sent_now for r in forced)
+    received = [parsed(e) for e in server.handler.messages[:2]]
+    assert sorted(str(m["To"]) for m in received) == [ANA, BOB]
+    for message in received:
+        assert message.get_content_type() == "multipart/alternative"
+        assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+        assert message["Message-ID"] == mail.make_message_id(
+            TOPIC, PERIOD, str(message["To"]), "news.example"
+        )
+    # A forced resend carries the same Message-ID: receivers can tell it is the same digest.
+    assert {str(parsed(e)["Message-ID"]) for e in server.handler.messages} == {
+        str(m["Message-ID"]) for m in received
+    }
+    with db.read_connection(warehouse) as con:
+        view = con.execute(
+            "SELECT topic, period, recipient, status, sent_at IS NOT NULL, message_id, attempts "
+            "FROM v_digests ORDER BY recipient"
+        ).fetchall()
+        columns = [r[0] for r in con.execute("DESCRIBE v_digests").fetchall()]
+    assert columns[:6] == ["topic", "period", "recipient", "status", "sent_at", "message_id"]
+    assert [v[:5] for v in view] == [
+        (TOPIC, PERIOD, ANA, "sent", True),
+        (TOPIC, PERIOD, BOB, "sent", True),
+    ]
+    assert all(v[6] == 2 for v in view)  # the first send and the forced one
+
+
+def test_a_4xx_is_retried_with_backoff_and_sent_once(warehouse: Path) -> None:
+    waits: list[float] = []
+    handler = Recorder(data_replies=["451 4.7.1 try again later"])
+    with smtp_server(handler) as server:
+        results = run(warehouse, server, ANA, backoff=0.25, sleep=waits.append)
+    assert statuses(results) == {ANA: "sent"}
+    assert handler.data_count == 2 and len(handler.messages) == 1
+    assert waits == [0.25]
+    row = rows(warehouse)[ANA]
+    assert (row.status, row.attempts, row.last_code, row.last_error) == ("sent", 2, 250, None)
+
+
+def test_a_4xx_that_persists_stays_pending_and_the_next_run_sends_it(warehouse: Path) -> None:
+    waits: list[float] = []
+    handler = Recorder(data_replies=["451 4.3.0 busy"] * 3)
+    with smtp_server(handler) as server:
+        first = run(warehouse, server, ANA, retries=2, backoff=0.5, sleep=waits.append)
+        assert (first[0].status, handler.data_count, waits) == ("pending", 3, [0.5, 1.0])
+        assert "next run" in first[0].detail
+        row = rows(warehouse)[ANA]
+        assert (row.status, row.attempts, row.last_code) == ("pending", 3, 451)
+        second = run(warehouse, server, ANA)
+    assert statuses(second) == {ANA: "sent"} and len(handler.messages) == 1
+    assert rows(warehouse)[ANA].attempts == 4
+
+
+def test_a_5xx_fails_once_and_is_not_retried(warehouse: Path) -> None:
+    handler = Recorder(data_replies=["554 5.7.1 rejected as spam"])
+    with smtp_server(handler) as server:
+        first = run(warehouse, server, ANA)
+        second = run(warehouse, server, ANA)
+    assert handler.data_count == 1 and handler.messages == []
+    assert statuses(first) == statuses(second) == {ANA: "failed"}
+    assert "rejected as spam" in second[0].detail and "--force" in second[0].detail
+    row = rows(warehouse)[ANA]
+    assert (row.status, row.attempts, row.last_code) == ("failed", 1, 554)
+
+
+def test_one_refused_recipient_does_not_stop_the_other(warehouse: Path) -> None:
+    handler = Recorder(rcpt_replies={BOB: "550 5.1.1 no such user"})
+    with smtp_server(handler) as server:
+        results = run(warehouse, server)
+        run(warehouse, server)
+    assert statuses(results) == {ANA: "sent", BOB: "failed"}
+    assert [e.rcpt_tos for e in handler.messages] == [[ANA]]
+    recorded = rows(warehouse)
+    assert (recorded[BOB].status, recorded[BOB].last_code) == ("failed", 550)
+    assert "no such user" in (recorded[BOB].last_error or "")
+    assert recorded[BOB].attempts == 1  # the second run did not try again
+
+
+def test_connection_lost_after_data_is_unknown_and_never_resent(warehouse: Path) -> None:
+    handler = Recorder(data_replies=["drop"])
+    with smtp_server(handler) as server:
+        first = run(warehouse, server, ANA)
+        second = run(warehouse, server, ANA)
+        assert len(handler.messages) == 1 and handler.data_count == 1
+        forced = run(warehouse, server, ANA, force=True)
+    assert statuses(first) == statuses(second) == {ANA: "unknown"}
+    assert "not resent automatically" in second[0].detail
+    assert forced[0].sent_now and len(handler.messages) == 2
+
+
+class Crash(BaseException):
+    """The process dying: nothing after the call runs, no handler records anything."""
+
+
+def test_a_crash_between_the_250_and_the_commit_never_sends_twice(warehouse: Path) -> None:
+    def send_then_die(smtp: SmtpSettings, message: EmailMessage, *, timeout: float) -> Any:
+        outcome = mail.send(smtp, message, timeout=timeout)
+        assert outcome.status == "sent"
+        raise Crash
+
+    with smtp_server() as server:
+        with pytest.raises(Crash):
+            run(warehouse, server, ANA, transport=send_then_die)
+        assert rows(warehouse)[ANA].status == "sending"
+        after = run(warehouse, server, ANA)
+        run(warehouse, server, ANA)
+    assert len(server.handler.messages) == 1
+    assert statuses(after) == {ANA: "unknown"}
+    assert "run stopped while sending" in after[0].detail
+    row = rows(warehouse)[ANA]
+    assert (row.status, row.attempts) == ("unknown", 1)
+
+
+def test_authentication_failure_stops_the_run_and_leaves_rows_pending(
+    warehouse: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with smtp_server(auth="refuse") as server:
+        smtp = settings(server.port, ANA, BOB, user="digest")
+        results = run(warehouse, smtp)
+    assert statuses(results) == {ANA: "pending", BOB: "pending"}
+    assert "authentication failed" in results[0].detail
+    assert results[1].detail.startswith("not tried")
+    assert server.handler.commands.count("MAIL") == 0
+    recorded = rows(warehouse)
+    assert (recorded[ANA].attempts, recorded[BOB].attempts) == (1, 0)
+    everything = [caplog.text, *(r.detail for r in results)]
+    everything += [str(r.last_error) for r in recorded.values()]
+    assert not any(PASSWORD in text for text in everything)
+
+
+def test_unreachable_server_retries_then_leaves_everything_pending(warehouse: Path) -> None:
+    waits: list[float] = []
+    smtp = settings(free_port(), ANA, BOB)
+    results = run(warehouse, smtp, retries=1, sleep=waits.append)
+    assert statuses(results) == {ANA: "pending", BOB: "pending"}
+    assert "connection refused" in results[0].detail and len(waits) == 1
+    with smtp_server() as server:  # the server is back: the next run delivers
+        later = run(warehouse, server)
+    assert statuses(later) == {ANA: "sent", BOB: "sent"}
+
+
+def test_missing_starttls_raises_and_the_row_stays_pending(warehouse: Path) -> None:
+    with smtp_server(auth="accept") as server:
+        smtp = settings(server.port, ANA, security="starttls", user="digest")
+        with pytest.raises(mail.MailConfigError, match="STARTTLS"):
+            run(warehouse, smtp)
+    assert server.auth_seen == [] and server.handler.commands == []
+    row = rows(warehouse)[ANA]
+    assert row.status == "pending" and "STARTTLS" in (row.last_error or "")
