@@ -205,6 +205,36 @@ def evaluate_cmd(
 
 
 @app.command()
+def rescore(
+    db: DbOpt = None,
+    sources: SourcesOpt = None,
+    topics: TopicsOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would change")] = False,
+) -> None:
+    """Re-apply the current topic profiles to every stored article; fetches nothing."""
+    from flows.rescore import rescore as rescore_all
+    from warehouse.db import WarehouseError
+
+    settings = _settings(resolve_paths(db=db, sources=sources, topics=topics))
+    try:
+        changes = rescore_all(settings, dry_run=dry_run)
+    except WarehouseError as exc:
+        _fail(EXIT_WAREHOUSE, str(exc))
+    verb = ("would add", "would drop") if dry_run else ("added", "dropped")
+    for c in changes:
+        typer.echo(
+            f"{c.topic} (profile {c.version}): {c.scored} articles scored, "
+            f"{c.outdated} by an older profile; {verb[0]} {len(c.added)}, "
+            f"{verb[1]} {len(c.dropped)}"
+        )
+        for sign, items in (("+", c.added), ("-", c.dropped)):
+            for url, title in items:
+                typer.echo(f"  {sign} {title} <{url}>")
+    if dry_run:
+        typer.echo("dry run: nothing written")
+
+
+@app.command()
 def explain(
     url: Annotated[str, typer.Argument(help="the article's URL (tracking parameters are ignored)")],
     db: DbOpt = None,

@@ -90,7 +90,7 @@ def send_digest(
 ) -> list[dict[str, Any]]:
     """Deliver through the outbox: once per (topic, period, recipient) unless forced."""
     from flows.deliver import deliver
-    from reports.mail import build_message, make_message_id
+    from reports.mail import build_message, make_message_id, sender_domain
     from reports.render import render
 
     smtp = settings.smtp
@@ -106,7 +106,7 @@ def send_digest(
         unsubscribe=settings.digest.unsubscribe,
         force=force,
     )
-    domain = smtp.sender.rpartition("@")[2] or "localhost"
+    domain = sender_domain(smtp.sender)
     first = smtp.recipients[0]
     message = build_message(
         email,

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 
-from flows import health, persist
-from flows.articles import build_article
+from flows import health, persist, stories
+from flows.articles import build_article, story_id
 from flows.config import FeedSettings, Settings, load_settings, resolve_paths
 from flows.extract import ExtractionPool
 from flows.feeds import NotAFeed, parse_feed
@@ -27,6 +27,7 @@ from warehouse.records import Article, Entry, Extracted, FeedOutcome, FetchResul
 
 # Worth a second try within the run; a timeout is not (it already cost the whole deadline).
 TRANSIENT = frozenset({"connect_error", "read_error", "http_502", "http_503", "http_504"})
+GROUPING_WINDOW = timedelta(days=14)  # copies of a story appear within days, not months
 IN_FLIGHT_BATCHES = 3  # page batches held in memory at once: one fetching, up to two extracting
 
 
@@ -184,11 +185,14 @@ async def ingest(
         log.info("%d new entries; fetching and extracting their pages", len(entries))
         collected = await _collect(settings, entries, now, report.run_id, log)
         articles = _fresh_articles(settings, collected, known)
+        story_ids, signatures = _group(settings, articles, known, now)
         matches = _score(settings, articles, now)
 
         rows = report.rows(
             settings, known, collected.pairs, collected.pages, articles, matches, now
         )
+        rows["articles"] = [{**r, "story_id": story_ids[r["key"]]} for r in rows["articles"]]
+        rows["article_signatures"] = signatures
         saved = persist.save(paths, report.batch_name(), rows)
         report.finish(saved, articles, matches)
         log.info(report.summary_line())
@@ -281,6 +285,31 @@ def _fresh_articles(
         if article.key in fresh:
             kept.setdefault(article.key, article)
     return list(kept.values())
+
+
+def _group(
+    settings: Settings,
+    articles: Sequence[Article],
+    known: persist.Known,
+    now: datetime,
+) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Story ids (copies of a recent story join it) and the new articles' signatures."""
+    recent = persist.recent_signatures(settings.paths, known, now - GROUPING_WINDOW)
+    signed = [
+        s for a in articles if (s := stories.sign(a.key, story_id(a.key), a.text)) is not None
+    ]
+    ids = stories.group(signed, recent)
+    rows = [
+        {
+            "key": s.key,
+            "story_id": ids[s.key],
+            "shingles": s.shingles,
+            "hashes": list(s.hashes),
+            "signed_at": now,
+        }
+        for s in signed
+    ]
+    return {a.key: ids.get(a.key, story_id(a.key)) for a in articles}, rows
 
 
 def _score(settings: Settings, articles: Sequence[Article], now: datetime) -> list[dict[str, Any]]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from flows.config import Paths
+from flows.stories import Signature
 from warehouse import db, spool, store
 from warehouse.records import SourceState
 
@@ -68,6 +70,20 @@ def unseen(paths: Paths, keys: Iterable[str], known: Known, *, wait_seconds: flo
             return store.unseen_keys(con, keys)
     except db.WarehouseBusy:
         return keys
+
+
+def recent_signatures(
+    paths: Paths, known: Known, since: datetime, *, wait_seconds: float = LOCK_WAIT_SECONDS
+) -> list[Signature]:
+    """Signatures of recently stored articles; none when the warehouse is locked."""
+    if not known.available:
+        return []
+    try:
+        with db.read_connection(paths.db, wait_seconds=wait_seconds) as con:
+            rows = store.recent_signatures(con, since)
+    except db.WarehouseBusy:
+        return []
+    return [Signature(key, story, shingles, tuple(hashes)) for key, story, shingles, hashes in rows]
 
 
 def save(

@@ -61,6 +61,12 @@ ON_TOPIC = [
         ),
     ),
 ]
+# Another outlet runs the first story from the wire, with its own dateline and headline.
+SYNDICATED = Story(
+    "wire-uk-poland-missiles",
+    "UK, Poland to co-produce missiles (wire)",
+    ("WARSAW (Wire) — " + ON_TOPIC[0].paragraphs[0], *ON_TOPIC[0].paragraphs[1:]),
+)
 HARD_NEGATIVE = [
     Story(
         "england-poland-football",
@@ -186,7 +192,7 @@ def serve_with_etag(server: HTTPServer, path: str, body: str, content_type: str)
 
 def publish(server: HTTPServer) -> dict[str, str]:
     """Serve three feeds, a broken one, a page posing as a feed and every article; their URLs."""
-    for s in ON_TOPIC + HARD_NEGATIVE:
+    for s in [*ON_TOPIC, SYNDICATED, *HARD_NEGATIVE]:
         url = server.url_for(f"/news/{s.slug}")
         server.expect_request(f"/news/{s.slug}").respond_with_data(
             page(s, url), content_type="text/html; charset=utf-8"
@@ -207,7 +213,10 @@ def publish(server: HTTPServer) -> dict[str, str]:
         "application/atom+xml",
     )
     serve_with_etag(
-        server, "/rdf.xml", rss1(server, [ON_TOPIC[2], HARD_NEGATIVE[3]]), "application/rdf+xml"
+        server,
+        "/rdf.xml",
+        rss1(server, [ON_TOPIC[2], HARD_NEGATIVE[3], SYNDICATED]),
+        "application/rdf+xml",
     )
     server.expect_request("/broken.xml").respond_with_data("oops", status=500)
     server.expect_request("/not-a-feed").respond_with_data(

@@ -42,7 +42,12 @@ def project(tmp_path: Path, server: HTTPServer) -> dict[str, Any]:
     feeds = newsroom.publish(server)
     sources = tmp_path / "sources.yaml"
     sources.write_text(newsroom.sources_yaml(feeds), encoding="utf-8")
-    return {"sources": sources, "db": tmp_path / "warehouse" / "w.duckdb", "feeds": feeds}
+    return {
+        "sources": sources,
+        "db": tmp_path / "warehouse" / "w.duckdb",
+        "feeds": feeds,
+        "air_defence_url": server.url_for("/news/uk-poland-air-defence"),
+    }
 
 
 def ingest(project: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +82,7 @@ def test_first_run_stores_every_story_once_and_matches_only_the_topic(
         "Homepage": "not_a_feed",
     }
 
-    stories = newsroom.ON_TOPIC + newsroom.HARD_NEGATIVE
+    stories = [*newsroom.ON_TOPIC, newsroom.SYNDICATED, *newsroom.HARD_NEGATIVE]
     urls = {server.url_for(f"/news/{s.slug}") for s in stories}
     stored = rows(project["db"], "SELECT url, extraction, language FROM v_articles")
     assert sorted(u for u, _, _ in stored) == sorted(urls)  # utm copy in Atom: still one row
@@ -85,11 +90,15 @@ def test_first_run_stores_every_story_once_and_matches_only_the_topic(
     langs = {u.rsplit("/", 1)[1]: lang for u, _, lang in stored}
     assert langs["brytyjscy-zolnierze-w-polsce"] == "pl" and langs["uk-france-deterrence"] == "en"
 
-    matched = rows(project["db"], "SELECT url, score, entities FROM v_matches")
-    assert {u for u, _, _ in matched} == {
-        server.url_for(f"/news/{s.slug}") for s in newsroom.ON_TOPIC
+    matched = rows(project["db"], "SELECT url, score, entities, story_id FROM v_matches")
+    assert {u for u, _, _, _ in matched} == {
+        server.url_for(f"/news/{s.slug}") for s in [*newsroom.ON_TOPIC, newsroom.SYNDICATED]
     }
-    assert all(0 < score <= 1 and entities for _, score, entities in matched)
+    assert all(0 < score <= 1 and entities for _, score, entities, _ in matched)
+    # Two outlets carrying the same wire story: one story, both copies kept.
+    story = {u.rsplit("/", 1)[1]: s for u, _, _, s in matched}
+    assert story["wire-uk-poland-missiles"] == story["uk-poland-air-defence"]
+    assert len(set(story.values())) == len(newsroom.ON_TOPIC)
     # Every article was scored, not only the matches, so that rescoring needs no refetch.
     assert rows(project["db"], "SELECT count(*) FROM matches") == [(len(stories),)]
 
@@ -126,7 +135,7 @@ def test_second_run_is_conditional_and_fetches_no_article_again(
         )
         == counts_before
     )
-    assert pages_before == 7
+    assert pages_before == 8
 
 
 def test_cli_ingest_then_sql_shows_matches(project: dict[str, Any]) -> None:
@@ -143,6 +152,11 @@ def test_cli_ingest_then_sql_shows_matches(project: dict[str, Any]) -> None:
     assert shown.exit_code == 0, shown.output
     assert "RAF Typhoons deploy to Poland" in shown.output
     assert "England beat Poland" not in shown.output
+    why = runner.invoke(
+        app, ["explain", project["air_defence_url"] + "?utm_source=x", "--db", str(project["db"])]
+    )
+    assert why.exit_code == 0, why.output
+    assert "MATCH" in why.output and "'CAMM'" in why.output and "where they meet:" in why.output
     refused = runner.invoke(app, ["sql", "DELETE FROM articles", "--db", str(project["db"])])
     assert refused.exit_code == 1 and "read-only" in refused.output.lower()
 

@@ -18,7 +18,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-TABLES = ("sources", "runs", "fetch_log", "articles", "article_keys", "matches")
+TABLES = (
+    "sources",
+    "runs",
+    "fetch_log",
+    "articles",
+    "article_keys",
+    "matches",
+    "article_signatures",
+)
 
 
 def _default(value: Any) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 
+from warehouse import spool
 from warehouse.records import SourceState
 
 # Writes are declared per table: append-if-new, or upsert on the key.
@@ -40,7 +41,7 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: Path) -> LoadCounts:
 
 def _load(con: duckdb.DuckDBPyConnection, batch: Path) -> LoadCounts:
     new: dict[str, int] = {}
-    for table in ("sources", "runs", "fetch_log", "articles", "article_keys", "matches"):
+    for table in spool.TABLES:
         path = batch / f"{table}.jsonl"
         if not path.exists() or path.stat().st_size == 0:
             continue
@@ -101,6 +102,17 @@ def source_states(con: duckdb.DuckDBPyConnection) -> dict[str, SourceState]:
     return {r[0]: SourceState(**dict(zip(names, r, strict=True))) for r in cur.fetchall()}
 
 
+def recent_signatures(
+    con: duckdb.DuckDBPyConnection, since: datetime
+) -> list[tuple[str, str, int, list[int]]]:
+    """(key, story_id, shingles, hashes) of articles signed since a time, for story grouping."""
+    rows = con.execute(
+        "SELECT key, story_id, shingles, hashes FROM article_signatures WHERE signed_at >= ?",
+        [since],
+    ).fetchall()
+    return [(r[0], r[1], r[2], list(r[3])) for r in rows]
+
+
 def unseen_keys(con: duckdb.DuckDBPyConnection, keys: Iterable[str]) -> set[str]:
     """The keys no stored article was seen under (one anti-join on the key index)."""
     wanted = sorted(set(keys))
@@ -156,6 +168,47 @@ def source_health(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
+# --- rescoring ----------------------------------------------------------------------------
+
+
+def articles_for_scoring(
+    con: duckdb.DuckDBPyConnection, topic: str, chunk: int
+) -> Iterator[list[dict[str, Any]]]:
+    """Stored articles with their current verdict for a topic, a chunk at a time."""
+    cur = con.cursor()
+    cur.execute(
+        "SELECT a.key, a.url, a.title, a.text, a.language, "
+        "coalesce(m.matched, false) AS matched, m.profile_version "
+        "FROM articles a LEFT JOIN matches m ON m.article_key = a.key AND m.topic = ? "
+        "ORDER BY a.key",
+        [topic],
+    )
+    names = [d[0] for d in cur.description or []]
+    try:
+        while rows := cur.fetchmany(chunk):
+            yield [dict(zip(names, r, strict=True)) for r in rows]
+    finally:
+        cur.close()
+
+
+def replace_matches(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Upsert verdicts from a JSON-lines file in one transaction (rescoring replaces them)."""
+    source = _reader(con, "matches")
+    cols = [c for c in _columns(con, "matches") if c not in ("topic", "article_key")]
+    sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
+    con.execute("BEGIN")
+    try:
+        con.execute(
+            f"INSERT INTO matches BY NAME SELECT * FROM {source} "  # noqa: S608
+            f"ON CONFLICT (topic, article_key) DO UPDATE SET {sets}",
+            [str(path)],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def explain_rows(con: duckdb.DuckDBPyConnection, key: str) -> list[dict[str, Any]]:
     """The article stored under a key (any key it was seen under), with each topic's verdict."""
     cur = con.execute(
@@ -174,3 +227,123 @@ def query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tup
     cur = con.execute(sql)
     columns = [d[0] for d in cur.description or []]
     return columns, cur.fetchall()
+
+
+# Outbox: one row per (topic, period, recipient), committed before any email leaves.
+# pending -> sending -> sent | failed | unknown; only a commit of `sending` precedes an SMTP call.
+
+_OUTBOX_COLUMNS = (
+    "topic, period, recipient, status, attempts, last_code, last_error, message_id, subject, "
+    "created_at, updated_at, sent_at"
+)
+_INTERRUPTED = "a run stopped while sending this message; the server may have accepted it"
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One digest's delivery to one recipient."""
+
+    topic: str
+    period: str
+    recipient: str
+    status: str  # pending, sending, sent, failed or unknown
+    attempts: int
+    last_code: int | None
+    last_error: str | None
+    message_id: str
+    subject: str
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+
+def outbox_claim(
+    con: duckdb.DuckDBPyConnection,
+    topic: str,
+    period: str,
+    message_ids: Mapping[str, str],
+    subject: str,
+    *,
+    force: bool = False,
+) -> list[OutboxRow]:
+    """Rows for these recipients (→ Message-ID), new ones pending, interrupted sends unknown."""
+    # `force` puts sent, failed and unknown rows back to pending; they keep their Message-ID so a
+    # receiver that already has the message can recognise the duplicate.
+    recipients = list(message_ids)
+    key = [topic, period, recipients]
+    con.execute("BEGIN")
+    try:
+        con.execute(
+            "INSERT INTO outbox (topic, period, recipient, status, attempts, message_id, "
+            "subject, created_at, updated_at) "
+            "SELECT ?, ?, unnest(?::VARCHAR[]), 'pending', 0, unnest(?::VARCHAR[]), ?, "
+            "now(), now() "
+            "ON CONFLICT (topic, period, recipient) DO NOTHING",
+            [topic, period, recipients, list(message_ids.values()), subject],
+        )
+        # Nobody commits `sending` and leaves it there unless the process died mid-send.
+        con.execute(
+            "UPDATE outbox SET status = 'unknown', last_error = ?, updated_at = now() "
+            "WHERE topic = ? AND period = ? AND list_contains(?, recipient) "
+            "AND status = 'sending'",
+            [_INTERRUPTED, *key],
+        )
+        if force:
+            con.execute(
+                "UPDATE outbox SET status = 'pending', subject = ?, updated_at = now() "
+                "WHERE topic = ? AND period = ? AND list_contains(?, recipient) "
+                "AND status IN ('sent', 'failed', 'unknown')",
+                [subject, *key],
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    rows = {row.recipient: row for row in outbox_rows(con, topic, period)}
+    return [rows[r] for r in recipients]
+
+
+def outbox_begin(
+    con: duckdb.DuckDBPyConnection, topic: str, period: str, recipient: str
+) -> int | None:
+    """pending → sending, counting the attempt; None when the row is no longer pending."""
+    found = con.execute(
+        "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = now() "
+        "WHERE topic = ? AND period = ? AND recipient = ? AND status = 'pending' "
+        "RETURNING attempts",
+        [topic, period, recipient],
+    ).fetchall()
+    return int(found[0][0]) if found else None
+
+
+def outbox_mark(
+    con: duckdb.DuckDBPyConnection,
+    topic: str,
+    period: str,
+    recipient: str,
+    status: str,
+    code: int | None,
+    error: str | None,
+) -> None:
+    """Record an attempt's outcome: sent, failed, unknown, or pending (to be tried again)."""
+    if status not in ("pending", "sent", "failed", "unknown"):
+        raise ValueError(f"outbox status {status!r}: expected pending, sent, failed or unknown")
+    con.execute(
+        "UPDATE outbox SET status = ?, last_code = ?, last_error = ?, updated_at = now(), "
+        "sent_at = CASE WHEN ? = 'sent' THEN now() ELSE sent_at END "
+        "WHERE topic = ? AND period = ? AND recipient = ?",
+        [status, code, error, status, topic, period, recipient],
+    )
+
+
+def outbox_rows(
+    con: duckdb.DuckDBPyConnection, topic: str | None = None, period: str | None = None
+) -> list[OutboxRow]:
+    """Outbox rows, optionally for one topic and period."""
+    cur = con.execute(
+        f"SELECT {_OUTBOX_COLUMNS} FROM outbox "  # noqa: S608 (a constant column list)
+        "WHERE (? IS NULL OR topic = ?) AND (? IS NULL OR period = ?) "
+        "ORDER BY topic, period, recipient",
+        [topic, topic, period, period],
+    )
+    return [OutboxRow(*row) for row in cur.fetchall()]

@@ -1,0 +1,130 @@
+"""End to end: an ingest, then the digest flow rendering to reports/ and mailing through aiosmtpd."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+from collections.abc import Iterator
+from email.message import Message
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tests import newsroom
+from tests.conftest import ROOT
+from tests.test_mail import Recorder, smtp_server
+from warehouse import db
+
+pytestmark = [
+    pytest.mark.prefect,
+    pytest.mark.usefixtures("prefect_server"),
+    # Prefect's own API client leaks a socket per flow run: see tests/test_ingest.py.
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+READERS = ("ana@readers.example", "bob@readers.example")
+
+
+@pytest.fixture
+def ingested(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    try:
+        sources = tmp_path / "sources.yaml"
+        sources.write_text(newsroom.sources_yaml(newsroom.publish(server)), encoding="utf-8")
+        paths = {
+            "sources": str(sources),
+            "db": str(tmp_path / "warehouse" / "w.duckdb"),
+            "topics": str(ROOT / "topics"),
+        }
+        from flows.ingest import ingest
+
+        asyncio.run(ingest(**paths))
+        yield {**paths, "reports": str(tmp_path / "reports"), "server": server}
+    finally:
+        server.clear()
+        server.stop()
+
+
+def mail_env(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
+    monkeypatch.setenv("NEWSWATCH_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("NEWSWATCH_SMTP_PORT", str(port))
+    monkeypatch.setenv("NEWSWATCH_SMTP_SECURITY", "none")
+    monkeypatch.setenv("NEWSWATCH_DIGEST_FROM", "newswatch@desk.example")
+    monkeypatch.setenv("NEWSWATCH_DIGEST_TO", ",".join(READERS))
+
+
+def received(handler: Recorder) -> list[Message]:
+    return [email.message_from_bytes(e.content, policy=default) for e in handler.messages]  # type: ignore[arg-type]
+
+
+def test_digest_is_mailed_once_per_reader_and_written_to_reports(
+    ingested: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.digest import digest
+
+    paths = {k: ingested[k] for k in ("sources", "db", "topics", "reports")}
+    with smtp_server() as smtp:
+        mail_env(monkeypatch, smtp.port)
+        first = digest(**paths, week="2026-W47")
+        messages = received(smtp.handler)
+        assert sorted(m["To"] for m in messages) == sorted(READERS)
+        (topic,) = first["topics"]
+        assert topic["stories"] == 3 and {r["status"] for r in topic["sent"]} == {"sent"}
+
+        msg = messages[0]
+        assert msg.get_content_type() == "multipart/alternative"
+        assert (
+            msg["Subject"]
+            == "UK–Poland defence and security cooperation · 3 stories · 16–22 Nov 2026"
+        )
+        html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "RAF Typhoons deploy to Poland" in html and "England beat Poland" not in html
+        assert "Also covered by" in html and "RDF Post" in html  # the wire copy, grouped
+        assert "Why it matched" in html and "score" in text
+        assert "1 of 5 feeds failing" in text or "2 of 5 feeds failing" in text
+
+        report = Path(ingested["reports"]) / "uk-poland-defence"
+        assert {p.name for p in report.iterdir()} == {
+            "2026-W47.html",
+            "2026-W47.txt",
+            "2026-W47.eml",
+        }
+
+        again = digest(**paths, week="2026-W47")
+        assert len(smtp.handler.messages) == 2
+        assert {r["status"] for r in again["topics"][0]["sent"]} == {"sent"}
+        digest(**paths, week="2026-W47", force=True)
+        assert len(smtp.handler.messages) == 4
+
+    with db.read_connection(Path(ingested["db"])) as con:
+        rows = con.execute(
+            "SELECT recipient, status, message_id FROM v_digests ORDER BY recipient"
+        ).fetchall()
+    assert [(r, s) for r, s, _ in rows] == [(READERS[0], "sent"), (READERS[1], "sent")]
+    assert all(m.startswith("<newswatch.") for _, _, m in rows)
+
+
+def test_run_without_smtp_writes_the_digest_and_says_it_was_not_sent(
+    ingested: dict[str, Any],
+) -> None:
+    args = [
+        "run",
+        "--sources",
+        ingested["sources"],
+        "--db",
+        ingested["db"],
+        "--reports",
+        ingested["reports"],
+    ]
+    result = CliRunner().invoke(app, args, env={"NEWSWATCH_TOPICS": ingested["topics"]})
+    assert result.exit_code == 0, result.output
+    assert "no SMTP configured" in result.output
+    written = list((Path(ingested["reports"]) / "uk-poland-defence").glob("*.html"))
+    assert len(written) == 1 and "_" in written[0].stem  # the seven days ending now
