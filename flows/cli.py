@@ -235,6 +235,27 @@ def rescore(
 
 
 @app.command()
+def export(
+    db: DbOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="directory for the Parquet files")] = Path(
+        "warehouse/export"
+    ),
+) -> None:
+    """Write the warehouse's tables and views as Parquet files (zstd), one per table."""
+    from warehouse import db as wdb
+    from warehouse import store
+
+    paths = resolve_paths(db=db)
+    try:
+        with wdb.read_connection(paths.db, wait_seconds=30) as con:
+            written = store.export_parquet(con, out)
+    except wdb.WarehouseError as exc:
+        _fail(EXIT_WAREHOUSE, str(exc))
+    for name, rows in written:
+        typer.echo(f"{out / (name + '.parquet')}: {rows} rows")
+
+
+@app.command()
 def explain(
     url: Annotated[str, typer.Argument(help="the article's URL (tracking parameters are ignored)")],
     db: DbOpt = None,

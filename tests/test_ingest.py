@@ -157,6 +157,15 @@ def test_cli_ingest_then_sql_shows_matches(project: dict[str, Any]) -> None:
     )
     assert why.exit_code == 0, why.output
     assert "MATCH" in why.output and "'CAMM'" in why.output and "where they meet:" in why.output
+    out = project["db"].parent / "export"
+    exported = runner.invoke(app, ["export", "--db", str(project["db"]), "--out", str(out)])
+    assert exported.exit_code == 0, exported.output
+    with db.read_connection(project["db"]) as con:
+        stored = con.execute("SELECT count(*) FROM v_matches").fetchone()
+        parquet = con.execute(
+            "SELECT count(*) FROM read_parquet(?)", [str(out / "v_matches.parquet")]
+        ).fetchone()
+    assert parquet == stored and (out / "articles.parquet").is_file()
     refused = runner.invoke(app, ["sql", "DELETE FROM articles", "--db", str(project["db"])])
     assert refused.exit_code == 1 and "read-only" in refused.output.lower()
 

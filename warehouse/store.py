@@ -209,6 +209,33 @@ def replace_matches(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         raise
 
 
+# --- export -------------------------------------------------------------------------------
+
+EXPORTED = ("articles", "matches", "sources", "fetch_log", "runs", "outbox", "article_keys")
+EXPORTED_VIEWS = ("v_articles", "v_matches", "v_source_health", "v_digests")
+
+
+def export_parquet(con: duckdb.DuckDBPyConnection, out: Path) -> list[tuple[str, int]]:
+    """Every table and documented view as <name>.parquet (zstd); (name, rows) written."""
+    out.mkdir(parents=True, exist_ok=True)
+    present = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    written = []
+    for name in (*EXPORTED, *EXPORTED_VIEWS):
+        if name not in present:
+            continue
+        target = out / f"{name}.parquet"
+        tmp = target.with_suffix(".parquet.tmp")
+        con.execute(
+            f"COPY (SELECT * FROM {name}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)"  # noqa: S608
+        )
+        tmp.replace(target)
+        rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()  # noqa: S608
+        written.append((name, int(rows[0]) if rows else 0))
+    return written
+
+
 def explain_rows(con: duckdb.DuckDBPyConnection, key: str) -> list[dict[str, Any]]:
     """The article stored under a key (any key it was seen under), with each topic's verdict."""
     cur = con.execute(
