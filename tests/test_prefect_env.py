@@ -1,0 +1,36 @@
+"""Prefect's offline defaults, and pruning of the temporary server's database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flows import prefect_env
+
+
+def test_defaults_go_beside_the_warehouse_and_user_settings_win(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED", "PREFECT_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
+    prefect_env.configure(tmp_path / ".data")
+    import os
+
+    assert os.environ["PREFECT_HOME"] == str((tmp_path / ".data" / "prefect").resolve())
+    assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+    assert os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] == "300"
+
+
+def test_an_oversized_temporary_database_is_pruned_and_a_small_one_kept(tmp_path: Path) -> None:
+    home = tmp_path / "prefect"
+    home.mkdir()
+    db = home / "prefect.db"
+    db.write_bytes(b"x" * 1000)
+    (home / "prefect.db-wal").write_bytes(b"w")
+    assert not prefect_env.prune_ephemeral_database(home, limit=5000)
+    assert db.exists()
+    assert prefect_env.prune_ephemeral_database(home, limit=500)
+    assert not db.exists() and not (home / "prefect.db-wal").exists()
+    assert not prefect_env.prune_ephemeral_database(home, limit=500)  # nothing left to prune
