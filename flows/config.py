@@ -231,6 +231,25 @@ def load_settings(paths: Paths, env: Mapping[str, str] | None = None) -> Setting
     )
 
 
+def settings_for(
+    *,
+    sources: str | None = None,
+    topics: str | None = None,
+    db: str | None = None,
+    reports: str | None = None,
+) -> Settings:
+    """Settings from a flow's parameters (paths as strings, as Prefect deployments pass them)."""
+
+    def path(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
+    return load_settings(
+        resolve_paths(
+            sources=path(sources), topics=path(topics), db=path(db), reports=path(reports)
+        )
+    )
+
+
 def load_sources(path: Path) -> SourcesFile:
     """sources.yaml → SourcesFile."""
     data = _read_yaml(path, what="the sources file")

@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import rank
-from flows.config import Settings, load_settings, resolve_paths
+from flows.config import Settings, settings_for
 from flows.period import Period, choose
 from flows.topic import Topic
 from warehouse import db as wdb
@@ -135,14 +135,7 @@ def digest(
 ) -> dict[str, Any]:
     """Render (and send) each topic's digest for one period."""
     log = get_run_logger()
-    settings = load_settings(
-        resolve_paths(
-            sources=Path(sources) if sources else None,
-            db=Path(db) if db else None,
-            topics=Path(topics) if topics else None,
-            reports=Path(reports) if reports else None,
-        )
-    )
+    settings = settings_for(sources=sources, db=db, topics=topics, reports=reports)
     now = datetime.now(UTC)
     period = choose(
         settings.digest.timezone, now=now, week=week, until=until, days=days, recent=recent
