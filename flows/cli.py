@@ -172,14 +172,17 @@ def serve(sources: SourcesOpt = None, db: DbOpt = None, topics: TopicsOpt = None
     from flows import prefect_env
 
     prefect_env.configure(paths.data_dir)
-    from flows.serve import schedules_from_env
+    from flows.serve import ServeError, schedules_from_env
     from flows.serve import serve as serve_schedules
 
     try:
         schedules = schedules_from_env(os.environ)
     except ConfigError as exc:
         _fail(EXIT_CONFIG, str(exc))
-    serve_schedules(paths, schedules)
+    try:
+        serve_schedules(paths, schedules)
+    except ServeError as exc:
+        _fail(1, str(exc))
 
 
 @app.command("eval")

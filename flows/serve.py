@@ -1,0 +1,418 @@
+"""`newswatch serve`: the ingest and digest schedules, run by this process against a Prefect server.
+
+Prefect's temporary (ephemeral) server runs no scheduler, so cron deployments registered
+there never fire. Without `PREFECT_API_URL`, `serve` starts `prefect server start` as a
+child process (SQLite beside the warehouse) and stops it on exit. Prefect is imported inside
+functions: the CLI imports this module for `--help`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flows.config import ConfigError, Paths
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from prefect.deployments.runner import RunnerDeployment
+
+DEFAULT_PORT = 4200
+DEPLOYMENT_NAME = "newswatch"  # served as ingest/newswatch and digest/newswatch
+SERVER_STOP_SECONDS = 15.0  # allowed for a graceful stop before harder signals
+CRON_FIELDS = "minute hour day-of-month month day-of-week"
+
+
+class ServeError(Exception):
+    """The schedules cannot be served: the local server did not start, or a flow is missing."""
+
+
+@dataclass(frozen=True)
+class Schedules:
+    """When the flows run: cron expressions (five fields) in one IANA time zone."""
+
+    ingest_cron: str = "0 * * * *"  # hourly, on the hour
+    digest_cron: str = "0 7 * * 1"  # Mondays 07:00: the ISO week that ended on Sunday
+    timezone: str = "Europe/London"
+
+
+def schedules_from_env(env: Mapping[str, str] | None = None) -> Schedules:
+    """NEWSWATCH_INGEST_CRON, NEWSWATCH_DIGEST_CRON, NEWSWATCH_SCHEDULE_TZ over the defaults."""
+    env = os.environ if env is None else env
+    default = Schedules()
+    tz = env.get("NEWSWATCH_SCHEDULE_TZ", "").strip() or default.timezone
+    _check_timezone("NEWSWATCH_SCHEDULE_TZ", tz)
+    ingest = _cron(env, "NEWSWATCH_INGEST_CRON", default.ingest_cron, tz)
+    digest = _cron(env, "NEWSWATCH_DIGEST_CRON", default.digest_cron, tz)
+    return Schedules(ingest_cron=ingest, digest_cron=digest, timezone=tz)
+
+
+def _check_timezone(var: str, tz: str) -> None:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{var}={tz!r} is not an IANA time zone; fix: e.g. Europe/London, Europe/Warsaw or UTC"
+        ) from None
+
+
+def _cron(env: Mapping[str, str], var: str, default: str, tz: str) -> str:
+    expr = " ".join(env.get(var, "").split()) or default
+    fix = f'fix: five fields ({CRON_FIELDS}), e.g. "{default}"'
+    if len(expr.split()) != 5:
+        raise ConfigError(f"{var}={expr!r} is not a five-field cron expression; {fix}")
+    from prefect.client.schemas.schedules import CronSchedule
+    from pydantic import ValidationError
+
+    try:  # the check the Prefect API applies, so a value accepted here registers there
+        CronSchedule(cron=expr, timezone=tz)
+    except ValidationError as exc:
+        why = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        why = "" if why.startswith("Invalid cron string") else f" ({why})"
+        raise ConfigError(f"{var}={expr!r} is not a valid cron expression{why}; {fix}") from None
+    return expr
+
+
+def deployments(paths: Paths, schedules: Schedules) -> list[RunnerDeployment]:
+    """The ingest and digest deployments, with their cron schedules and the paths as parameters."""
+    from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
+
+    from flows.ingest import ingest
+
+    digest = _digest_flow()
+    where = {
+        "sources": str(paths.sources.resolve()),
+        "db": str(paths.db.resolve()),
+        "topics": str(paths.topics.resolve()),
+    }
+    # No deployment concurrency limit: with Prefect's default in-memory lease storage a server
+    # restart during a run leaks the slot, and every later run is cancelled (measured). An
+    # overlapping ingest stops on the warehouse's run lock instead.
+    common: dict[str, Any] = {
+        "name": DEPLOYMENT_NAME,
+        "tags": ["newswatch"],
+        # The package is installed in the environment: runs import it from any directory.
+        "entrypoint_type": EntrypointType.MODULE_PATH,
+    }
+    return [
+        ingest.to_deployment(
+            schedules=[Cron(schedules.ingest_cron, timezone=schedules.timezone, slug="ingest")],
+            parameters=where,
+            description="Fetch the feeds, extract and match new articles, store them.",
+            **common,
+        ),
+        digest.to_deployment(
+            schedules=[Cron(schedules.digest_cron, timezone=schedules.timezone, slug="digest")],
+            parameters=where | _if_accepted(digest, reports=str(paths.reports.resolve())),
+            description="Render the digest of the last complete week and send it.",
+            **common,
+        ),
+    ]
+
+
+def _if_accepted(flow: Any, **parameters: str) -> dict[str, str]:
+    accepted = inspect.signature(flow.fn).parameters
+    return {k: v for k, v in parameters.items() if k in accepted}
+
+
+def _digest_flow() -> Any:
+    import importlib
+
+    try:
+        module = importlib.import_module("flows.digest")
+    except ModuleNotFoundError as exc:
+        if exc.name != "flows.digest":
+            raise
+        raise ServeError(
+            "the digest flow (flows/digest.py) is missing from this installation, so the weekly "
+            "digest cannot be scheduled; fix: update the clone (git pull) and reinstall"
+        ) from None
+    return module.digest
+
+
+@contextlib.contextmanager
+def local_server(data_dir: Path, *, port: int | None = None, timeout: float = 120) -> Iterator[str]:
+    """Run `prefect server start` (SQLite in data_dir/prefect) as a child; yield its API URL."""
+    home = data_dir / "prefect"
+    home.mkdir(parents=True, exist_ok=True)
+    port = port if port is not None else (DEFAULT_PORT if port_free(DEFAULT_PORT) else free_port())
+    url = f"http://127.0.0.1:{port}/api"
+    env = dict(os.environ)
+    env.pop("PREFECT_API_URL", None)  # the server is its own API; never a remote one
+    env.setdefault("PREFECT_HOME", str(home.resolve()))
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env.setdefault("DO_NOT_TRACK", "1")
+    # Its own file: a concurrent `newswatch ingest` uses prefect.db under PREFECT_HOME for its
+    # temporary server, and two servers writing one SQLite file wait on each other's locks.
+    env.setdefault(
+        "PREFECT_API_DATABASE_CONNECTION_URL",
+        f"sqlite+aiosqlite:///{(home / 'server.db').resolve()}",
+    )
+    log_path = home / "server.log"
+    argv = ["server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("ab") as log:
+        # Own session: Ctrl-C reaches only us, and we stop the server after the runner.
+        # Its stdin is a pipe from us: it stops itself when we die without cleaning up.
+        child = subprocess.Popen(
+            [sys.executable, "-m", "flows.serve", *argv],
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    try:
+        _wait_healthy(child, url, timeout, log_path)
+        yield url
+    finally:
+        _stop(child)
+
+
+def _wait_healthy(child: subprocess.Popen[bytes], url: str, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if child.poll() is not None:
+            raise ServeError(
+                f"the local Prefect server exited with code {child.returncode} before it "
+                f"answered; its log ({log}) ends:\n{_tail(log)}"
+            )
+        try:
+            # Loopback address built above; never user input.
+            with urllib.request.urlopen(f"{url}/health", timeout=5) as reply:  # noqa: S310
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise ServeError(
+                f"the local Prefect server did not answer {url}/health within {timeout:.0f} s; "
+                f"its log ({log}) ends:\n{_tail(log)}"
+            )
+        time.sleep(0.5)
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    """Stop the server's process group: SIGINT, then SIGTERM, then SIGKILL, each after a wait."""
+    try:
+        if os.name != "posix":  # pragma: no cover
+            child.terminate()
+            try:
+                child.wait(SERVER_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+            return
+        # SIGINT first: uvicorn shuts down on SIGTERM too but then re-raises it and dies
+        # before Prefect closes its database (rc -15, WAL left behind); on SIGINT it exits 0.
+        for sig, wait in ((signal.SIGINT, SERVER_STOP_SECONDS), (signal.SIGTERM, 5.0)):
+            if child.poll() is not None:
+                break
+            _signal_group(child.pid, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(wait)
+        _signal_group(child.pid, signal.SIGKILL)  # whatever is still there, the server included
+        child.wait()
+    finally:
+        if child.stdin is not None:
+            child.stdin.close()
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)  # the server leads its own session: its group id is its pid
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could bind host:port now (with SO_REUSEADDR, as uvicorn binds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the system has just handed out as free."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def serve(paths: Paths, schedules: Schedules, *, limit_seconds: float | None = None) -> None:
+    """Register both deployments and run their scheduled runs until Ctrl-C (or limit_seconds)."""
+    from flows import prefect_env
+
+    prefect_env.configure(paths.data_dir)
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        with contextlib.ExitStack() as stack:
+            from prefect.settings import PREFECT_API_URL, temporary_settings
+
+            url = (PREFECT_API_URL.value() or "").strip()  # the environment or a profile
+            if not url:
+                url = stack.enter_context(local_server(paths.data_dir))
+                _export("PREFECT_API_URL", url, stack)
+                port = urllib.parse.urlsplit(url).port
+                taken = f" (port {DEFAULT_PORT} is in use)" if port != DEFAULT_PORT else ""
+                print(f"Prefect UI: {url.removesuffix('/api')}{taken}", flush=True)
+            else:
+                print(f"Prefect API: {url}", flush=True)
+            # Settings were read when Prefect was imported; make sure this process uses `url`.
+            stack.enter_context(temporary_settings({PREFECT_API_URL: url}))
+            deps = deployments(paths, schedules)
+            import asyncio
+
+            asyncio.run(_run(deps, schedules, limit_seconds))
+    except KeyboardInterrupt:
+        print("newswatch serve: stopped", flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _export(name: str, value: str, stack: contextlib.ExitStack) -> None:
+    old = os.environ.get(name)
+    os.environ[name] = value
+
+    def restore() -> None:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+    stack.callback(restore)
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # A service manager's stop: unwind so the local server is stopped too. (The runner
+    # installs its own graceful handler while it runs.)
+    raise KeyboardInterrupt
+
+
+async def _run(
+    deps: list[RunnerDeployment], schedules: Schedules, limit_seconds: float | None
+) -> None:
+    import asyncio
+
+    from prefect.runner import Runner
+
+    runner = Runner(name="newswatch", pause_on_shutdown=False)
+    ids = {d.flow_name: await runner.aadd_deployment(d) for d in deps}
+    if skipped := await cancel_missed_runs(ids["ingest"]):
+        print(
+            f"{skipped} ingest run{'s' if skipped > 1 else ''} missed while newswatch serve was "
+            "stopped: cancelled; one catch-up run starts now",
+            flush=True,
+        )
+    print(
+        f"Serving {', '.join(f'{d.flow_name}/{d.name}' for d in deps)}: ingest "
+        f"{schedules.ingest_cron!r}, digest {schedules.digest_cron!r} ({schedules.timezone}). "
+        "Ctrl-C stops.",
+        flush=True,
+    )
+
+    async def stop_after(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        while not runner.started:
+            await asyncio.sleep(0.1)
+        await runner.astop()
+
+    stopper = None if limit_seconds is None else asyncio.create_task(stop_after(limit_seconds))
+    try:
+        await runner.start()
+    finally:
+        if stopper is not None:
+            stopper.cancel()
+
+
+async def cancel_missed_runs(deployment_id: UUID, *, keep: int = 1) -> int:
+    """Cancel all but the newest `keep` runs whose time passed while nobody served them."""
+    # The runner would start every missed run at once; for ingest one run catches up on
+    # everything, and the others would only fail on the warehouse's run lock.
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterExpectedStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+    from prefect.states import Cancelled
+
+    missed = FlowRunFilter(
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+        # A plain datetime validates; Prefect's own DateTime.now() is deprecated.
+        expected_start_time=FlowRunFilterExpectedStartTime(before_=datetime.now(UTC)),  # type: ignore[arg-type]
+    )
+    cancelled = 0
+    async with get_client() as client:
+        while True:
+            runs = await client.read_flow_runs(
+                flow_run_filter=missed,
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+                sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                offset=keep,
+                limit=200,  # the API's maximum page
+            )
+            for run in runs:
+                await client.set_flow_run_state(
+                    run.id,
+                    Cancelled(
+                        message="missed while newswatch serve was stopped; a later run catches up"
+                    ),
+                    force=True,
+                )
+            cancelled += len(runs)
+            if len(runs) < 200:
+                return cancelled
+
+
+def _server_child() -> None:
+    """`prefect server start`, interrupted (a graceful stop) when its stdin reaches end of file:
+    the parent has exited, even by SIGKILL, and nobody else would stop it."""
+    import runpy
+    import threading
+
+    def orphaned() -> None:
+        while os.read(0, 4096):  # the raw descriptor: sys.stdin's lock would break shutdown
+            pass
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=orphaned, name="orphan-watch", daemon=True).start()
+    sys.argv = ["prefect", *sys.argv[1:]]
+    runpy.run_module("prefect", run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    _server_child()
