@@ -7,7 +7,6 @@ import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -16,7 +15,7 @@ from prefect.client.schemas.objects import State, TaskRun
 
 from flows import health, persist, stories
 from flows.articles import build_article, story_id
-from flows.config import FeedSettings, Settings, load_settings, resolve_paths
+from flows.config import FeedSettings, FetchSettings, Settings, settings_for
 from flows.extract import ExtractionPool
 from flows.feeds import NotAFeed, parse_feed
 from flows.fetch import Fetcher
@@ -51,6 +50,8 @@ def _retry_transient(_task: Any, _run: TaskRun, state: State[Any]) -> bool:
     return isinstance(state.data, TransientFeedError)
 
 
+# Tasks take the fetch limits, never the whole Settings: Prefect walks every parameter of every
+# task call, and the topics' alias lists made that ~100 ms per feed (30 s for 300 feeds).
 @task(
     name="fetch-feed",
     task_run_name="feed {feed.name}",
@@ -63,14 +64,14 @@ async def fetch_feed(
     fetcher: Fetcher,
     feed: FeedSettings,
     validators: tuple[str | None, str | None],
-    settings: Settings,
+    limits: FetchSettings,
     now: datetime,
 ) -> FeedFetch:
     """Download one feed (conditionally) and parse its entries."""
     etag, last_modified = validators
     got = await fetcher.fetch(
         feed.url,
-        max_bytes=settings.fetch.max_feed_bytes,
+        max_bytes=limits.max_feed_bytes,
         etag=etag,
         last_modified=last_modified,
         accept="application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
@@ -98,7 +99,7 @@ async def fetch_feed(
             now=now,
             content_type=got.content_type,
             base_url=got.final_url,
-            max_entries=settings.fetch.max_entries_per_feed,
+            max_entries=limits.max_entries_per_feed,
         )
     except NotAFeed as exc:
         return FeedFetch(dataclasses.replace(outcome, status="not_a_feed", error=str(exc)))
@@ -106,7 +107,7 @@ async def fetch_feed(
     if parsed.dropped:
         problems.append(
             f"{parsed.dropped} entries beyond the cap of "
-            f"{settings.fetch.max_entries_per_feed} per run were not taken"
+            f"{limits.max_entries_per_feed} per run were not taken"
         )
     return FeedFetch(
         dataclasses.replace(
@@ -124,7 +125,7 @@ async def fetch_and_extract(
     fetcher: Fetcher,
     pool: ExtractionPool,
     entries: Sequence[Entry],
-    settings: Settings,
+    limits: FetchSettings,
     first: int,
     last: int,
 ) -> list[tuple[Entry, FetchResult | None, Extracted | None]]:
@@ -133,7 +134,7 @@ async def fetch_and_extract(
         *(
             fetcher.fetch(
                 e.link,
-                max_bytes=settings.fetch.max_page_bytes,
+                max_bytes=limits.max_page_bytes,
                 accept="text/html, application/xhtml+xml;q=0.9, */*;q=0.5",
             )
             for e in entries
@@ -161,13 +162,7 @@ async def ingest(
 ) -> dict[str, Any]:
     """One ingest run; returns its report as plain data."""
     log = get_run_logger()
-    settings = load_settings(
-        resolve_paths(
-            sources=Path(sources) if sources else None,
-            db=Path(db) if db else None,
-            topics=Path(topics) if topics else None,
-        )
-    )
+    settings = settings_for(sources=sources, db=db, topics=topics)
     paths = settings.paths
     with single_run(paths.data_dir / "ingest.lock"):
         now = datetime.now(UTC)
@@ -205,13 +200,24 @@ async def _fetch_feeds(
     known: persist.Known,
     now: datetime,
 ) -> list[FeedFetch]:
+    # A request's deadline runs while it holds a connection slot, and so does the time the event
+    # loop spends starting other feeds' task runs: started all at once, a few hundred feeds kept
+    # the first requests from being sent until their deadline had passed. Feeds wait here,
+    # before their task run exists, for as many slots as there are connections.
+    gate = asyncio.Semaphore(settings.fetch.max_connections)
+
     async def one(fetcher: Fetcher, feed: FeedSettings) -> FeedFetch:
-        try:
-            return await fetch_feed(
-                fetcher, feed, health.validators(known.states.get(feed.url), now), settings, now
-            )
-        except TransientFeedError as exc:  # the retry failed too: record it, go on
-            return exc.fetch
+        async with gate:
+            try:
+                return await fetch_feed(
+                    fetcher,
+                    feed,
+                    health.validators(known.states.get(feed.url), now),
+                    settings.fetch,
+                    now,
+                )
+            except TransientFeedError as exc:  # the retry failed too: record it, go on
+                return exc.fetch
 
     async with Fetcher(settings.fetch) as fetcher:
         return list(await asyncio.gather(*(one(fetcher, f) for f in due)))
@@ -257,7 +263,12 @@ async def _collect(
             async def one(i: int, batch: Sequence[Entry]) -> None:
                 async with gate:
                     got = await fetch_and_extract(
-                        fetcher, pool, batch, settings, i * size + 1, i * size + len(batch)
+                        fetcher,
+                        pool,
+                        batch,
+                        settings.fetch,
+                        i * size + 1,
+                        i * size + len(batch),
                     )
                 for entry, page, extracted in got:
                     article = build_article(entry, page, extracted, now=now, run_id=run_id)

@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from flows.config import Paths
 from flows.stories import Signature
 from warehouse import db, spool, store
@@ -24,8 +26,8 @@ class Known:
     """What the warehouse told us at the start of a run."""
 
     states: dict[str, SourceState] = field(default_factory=dict)
-    available: bool = True  # False: locked; the run goes on blind and spools its results
-    holder: str | None = None
+    available: bool = True  # False: not even readable; the run goes on blind and spools
+    holder: str | None = None  # who kept us from writing at the start, if anyone
     loaded_spool: int = 0
 
 
@@ -44,10 +46,15 @@ def spool_dir(paths: Paths) -> Path:
     return paths.data_dir / "spool"
 
 
-def open_warehouse(paths: Paths, *, wait_seconds: float = LOCK_WAIT_SECONDS) -> Known:
+def _wait(wait_seconds: float | None) -> float:
+    # Read at call time, not bound as a default at import: the wait can be changed (tests do).
+    return LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
+
+
+def open_warehouse(paths: Paths, *, wait_seconds: float | None = None) -> Known:
     """Migrate, load what earlier runs could not save, and read the feeds' states."""
     try:
-        with db.write_connection(paths.db, wait_seconds=wait_seconds) as con:
+        with db.write_connection(paths.db, wait_seconds=_wait(wait_seconds)) as con:
             db.migrate(con)
             loaded = 0
             for batch in spool.pending(spool_dir(paths)):
@@ -56,8 +63,23 @@ def open_warehouse(paths: Paths, *, wait_seconds: float = LOCK_WAIT_SECONDS) -> 
                 loaded += 1
             return Known(states=store.source_states(con), loaded_spool=loaded)
     except db.WarehouseBusy as exc:
-        log.warning("warehouse busy (%s): fetching anyway; results wait in the spool", exc)
-        return Known(available=False, holder=exc.holder)
+        return _known_read_only(paths, exc)
+
+
+def _known_read_only(paths: Paths, busy: db.WarehouseBusy) -> Known:
+    """What can be read while another process keeps writers out; results go to the spool.
+
+    A reader (an analyst's session) blocks writers, not other readers: reading the feeds'
+    states lets a locked run respect their backoff and not rewrite their failure history.
+    """
+    try:
+        with db.read_connection(paths.db, wait_seconds=0) as con:
+            states = store.source_states(con)
+    except (db.WarehouseError, duckdb.Error):
+        log.warning("warehouse busy (%s): fetching anyway; results wait in the spool", busy)
+        return Known(available=False, holder=busy.holder)
+    log.warning("warehouse busy for writes (%s): results will wait in the spool", busy)
+    return Known(states=states, holder=busy.holder)
 
 
 def unseen(paths: Paths, keys: Iterable[str], known: Known, *, wait_seconds: float) -> set[str]:
@@ -73,13 +95,13 @@ def unseen(paths: Paths, keys: Iterable[str], known: Known, *, wait_seconds: flo
 
 
 def recent_signatures(
-    paths: Paths, known: Known, since: datetime, *, wait_seconds: float = LOCK_WAIT_SECONDS
+    paths: Paths, known: Known, since: datetime, *, wait_seconds: float | None = None
 ) -> list[Signature]:
     """Signatures of recently stored articles; none when the warehouse is locked."""
     if not known.available:
         return []
     try:
-        with db.read_connection(paths.db, wait_seconds=wait_seconds) as con:
+        with db.read_connection(paths.db, wait_seconds=_wait(wait_seconds)) as con:
             rows = store.recent_signatures(con, since)
     except db.WarehouseBusy:
         return []
@@ -91,12 +113,12 @@ def save(
     name: str,
     tables: Mapping[str, Iterable[Mapping[str, Any]]],
     *,
-    wait_seconds: float = LOCK_WAIT_SECONDS,
+    wait_seconds: float | None = None,
 ) -> Saved:
     """Spool the run's rows, then load every pending batch; if locked, they stay spooled."""
     batch = spool.write_batch(spool_dir(paths), name, tables)
     try:
-        with db.write_connection(paths.db, wait_seconds=wait_seconds) as con:
+        with db.write_connection(paths.db, wait_seconds=_wait(wait_seconds)) as con:
             db.migrate(con)
             mine = store.LoadCounts()
             for pending in spool.pending(spool_dir(paths)):

@@ -82,6 +82,10 @@ class RunReport:
         }
 
     def _source_rows(self, settings: Settings, known: Known, now: datetime) -> list[dict[str, Any]]:
+        if not known.available:
+            # The feeds' states could not be read: rows computed from nothing would reset every
+            # failing feed's count and history when loaded. This run's outcomes stay in fetch_log.
+            return []
         outage = health.network_outage(self.outcomes)
         by_url = {o.url: o for o in self.outcomes}
         rows = []
