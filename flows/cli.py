@@ -356,11 +356,9 @@ def _print_ingest(result: dict[str, Any]) -> None:
         typer.echo(f"  every feed failed on the network, e.g. {first['source']}: {first['error']}")
         typer.echo(result["summary"])
         return
-    failed = [
-        f
-        for f in result["feeds"]
-        if f["status"] not in ("ok", "not_modified", "ill_formed", "rate_limited")
-    ]
+    from flows.health import NOT_FAILURES
+
+    failed = [f for f in result["feeds"] if f["status"] not in NOT_FAILURES]
     for f in failed:
         typer.echo(f"  failed  {f['source']}: {f['status']} — {f['error'] or ''}")
     for f in result["feeds"]:

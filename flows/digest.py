@@ -9,15 +9,13 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import rank
+from flows import health, rank
 from flows.config import Settings, settings_for
 from flows.period import Period, choose
 from flows.topic import Topic
 from warehouse import db as wdb
 from warehouse import store
 from warehouse.records import Digest, FailingFeed
-
-FAILING = ("ok", "not_modified", "ill_formed", "rate_limited")
 
 
 def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime) -> Digest:
@@ -27,7 +25,7 @@ def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime
         articles_seen, _ = store.period_counts(con, topic.id, period.start, period.end)
         before = period.previous()
         _, previous = store.period_counts(con, topic.id, before.start, before.end)
-        health = store.source_health(con)
+        feed_health = store.source_health(con)
     ranked = rank.stories(rows, start=period.start, end=period.end)
     failing = tuple(
         FailingFeed(
@@ -36,8 +34,8 @@ def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime
             since=h["failing_since"],
             error=h["last_error"],
         )
-        for h in health
-        if h["last_status"] not in FAILING and h["last_status"] is not None
+        for h in feed_health
+        if h["last_status"] not in health.NOT_FAILURES and h["last_status"] is not None
     )
     return Digest(
         topic_id=topic.id,
@@ -52,7 +50,7 @@ def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime
         previous_count=previous,
         articles_seen=articles_seen,
         leading_entities=rank.leading_entities(ranked),
-        feeds_total=len(health) or len(settings.feeds),
+        feeds_total=len(feed_health) or len(settings.feeds),
         failing=failing,
         generated_at=now,
         report_path=str(report_file(settings, topic, period, ".html").resolve()),

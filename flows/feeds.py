@@ -16,7 +16,7 @@ import lxml.html  # type: ignore[import-untyped]  # lxml.html ships no type info
 from lxml import etree
 
 from flows.urls import canonical_url, safe_link, unwrap_redirector
-from warehouse.records import Entry, ParsedFeed
+from warehouse.records import Entry, FetchResult, ParsedFeed
 
 TITLE_MAX = 1_000
 SUMMARY_MAX = 20_000
@@ -298,3 +298,18 @@ def _what_instead(body: bytes, parsed: Any) -> str:
     if parsed.get("bozo"):
         return f"not XML: {parsed.get('bozo_exception')}"
     return "XML, but not RSS, Atom or RDF"
+
+
+def parse_response(
+    got: FetchResult, *, source: str, feed_url: str, max_entries: int, now: datetime
+) -> ParsedFeed:
+    """A fetched feed's body as entries, links resolved against where it was served from."""
+    return parse_feed(
+        got.body,
+        source=source,
+        feed_url=feed_url,
+        max_entries=max_entries,
+        now=now,
+        content_type=got.content_type,
+        base_url=got.final_url,
+    )

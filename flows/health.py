@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from warehouse.records import NOT_MODIFIED, OK, FeedOutcome, SourceState
 
 SUCCESS = frozenset({OK, NOT_MODIFIED, "ill_formed"})
+NOT_FAILURES = SUCCESS | {"rate_limited"}  # a rate limit postpones a feed, it is no failure
 # Failures that say more about our network than about the feed.
 NETWORK = frozenset({"connect_error", "dns_error", "timeout", "tls_error"})
 BACKOFF_BASE = timedelta(minutes=15)

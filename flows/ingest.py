@@ -17,7 +17,7 @@ from flows import health, persist, stories
 from flows.articles import build_article, story_id
 from flows.config import FeedSettings, FetchSettings, Settings, settings_for
 from flows.extract import ExtractionPool
-from flows.feeds import NotAFeed, parse_feed
+from flows.feeds import NotAFeed, parse_response
 from flows.fetch import Fetcher
 from flows.match import compile_topic, match_text
 from flows.report import RunReport
@@ -92,13 +92,11 @@ async def fetch_feed(
     if not got.ok:
         return FeedFetch(outcome)
     try:
-        parsed = parse_feed(
-            got.body,
+        parsed = parse_response(
+            got,
             source=feed.name,
             feed_url=feed.url,
             now=now,
-            content_type=got.content_type,
-            base_url=got.final_url,
             max_entries=limits.max_entries_per_feed,
         )
     except NotAFeed as exc:

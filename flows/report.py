@@ -15,8 +15,6 @@ from flows.persist import Known, Saved
 from warehouse import spool
 from warehouse.records import Article, Entry, FeedOutcome, FetchResult, SourceState
 
-NOT_FAILURES = health.SUCCESS | {"rate_limited"}
-
 
 @dataclasses.dataclass
 class RunReport:
@@ -37,7 +35,7 @@ class RunReport:
 
     @property
     def failed(self) -> list[FeedOutcome]:
-        return [o for o in self.outcomes if o.status not in NOT_FAILURES]
+        return [o for o in self.outcomes if o.status not in health.NOT_FAILURES]
 
     @property
     def status(self) -> str:

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from flows.config import FeedSettings, Settings
-from flows.feeds import NotAFeed, parse_feed
+from flows.feeds import NotAFeed, parse_response
 from flows.fetch import Fetcher
 
 
@@ -19,13 +19,12 @@ async def check_feeds(settings: Settings) -> list[tuple[str, str, int, str, str]
         if not got.ok:
             return feed.name, got.status, 0, "", got.error or ""
         try:
-            parsed = parse_feed(
-                got.body,
+            parsed = parse_response(
+                got,
                 source=feed.name,
                 feed_url=feed.url,
                 now=now,
                 max_entries=settings.fetch.max_entries_per_feed,
-                content_type=got.content_type,
             )
         except NotAFeed as exc:
             return feed.name, "not_a_feed", 0, "", str(exc)

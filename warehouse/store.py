@@ -24,7 +24,6 @@ class LoadCounts:
 
     articles: int = 0
     matches: int = 0  # new matched (topic, article) pairs
-    pages: int = 0
 
 
 def load_batch(con: duckdb.DuckDBPyConnection, batch: Path) -> LoadCounts:
