@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -113,11 +114,13 @@ def parse_feed(
     trimmed = int(ill_formed and bool(raw) and not _last_item_closed(text))
     raw = raw[: len(raw) - trimmed]
     dropped = (items - trimmed if items is not None else len(raw)) - max_entries
+    found = [
+        _entry(item, source=source, feed_url=feed_url, base=base, now=now)
+        for item in raw[:max_entries]
+    ]
     entries: dict[str, Entry] = {}
-    for item in raw[:max_entries]:
-        entry = _entry(item, source=source, feed_url=feed_url, base=base, now=now)
-        if entry is not None:
-            entries.setdefault(entry.key, entry)  # the same key twice: the first wins
+    for entry in _unshare_guids([pair for pair in found if pair is not None]):
+        entries.setdefault(entry.key, entry)  # the same key twice: the first wins
     return ParsedFeed(
         entries=tuple(entries.values()),
         title=_plain_text(str(parsed.feed.get("title") or ""), TITLE_MAX, one_line=True) or None,
@@ -127,25 +130,30 @@ def parse_feed(
     )
 
 
-def _entry(item: Any, *, source: str, feed_url: str, base: str, now: datetime) -> Entry | None:
+def _entry(
+    item: Any, *, source: str, feed_url: str, base: str, now: datetime
+) -> tuple[Entry, bool] | None:
+    """The entry, and whether its key rests on the GUID (the GUID, or a link derived from it)."""
     title = _plain_text(str(item.get("title") or ""), TITLE_MAX, one_line=True)
     summary = _summary(item)
     link = _link(item, base)
     if not (title or link or summary):
         return None
-    guid = " ".join(str(item.get("id") or "").split()) or None
+    raw_guid = str(item.get("id") or "")
+    guid = " ".join(raw_guid.split()) or None
     if guid is not None and len(guid) > GUID_MAX:
         guid = None
     url = canonical_url(link) if link else None
+    # feedparser turns a permalink GUID into the link when the item has none of its own
+    derived = bool(item.get("guidislink")) and str(item.get("link") or "") == raw_guid
     if url:
-        key = url
+        key, by_guid = url, derived
     elif guid:
-        key = f"guid:{feed_url}#{guid}"
+        key, by_guid = f"guid:{feed_url}#{guid}", True
     else:
-        digest = json.dumps([feed_url, title, summary], ensure_ascii=False).encode()
-        key = "sha256:" + hashlib.sha256(digest).hexdigest()
+        key, by_guid = _content_key(feed_url, title, summary), False
     author = _plain_text(str(item.get("author") or ""), AUTHOR_MAX, one_line=True)
-    return Entry(
+    entry = Entry(
         key=key,
         source=source,
         feed_url=feed_url,
@@ -157,6 +165,35 @@ def _entry(item: Any, *, source: str, feed_url: str, base: str, now: datetime) -
         published_at=_published(item, now),
         author=author or None,
     )
+    return entry, by_guid
+
+
+def _content_key(feed_url: str, title: str, summary: str) -> str:
+    # Title and summary only: feeds restamp dates and reorder items, and the key must be the
+    # same in every run or the item is stored again.
+    digest = json.dumps([feed_url, title, summary], ensure_ascii=False).encode()
+    return "sha256:" + hashlib.sha256(digest).hexdigest()
+
+
+def _unshare_guids(found: list[tuple[Entry, bool]]) -> list[Entry]:
+    """The entries, re-keyed by content where different items share one GUID-based key."""
+    # Some CMSes put one GUID on every item: keyed by it, all but the first item would be
+    # dropped as repeats. A GUID that names different items in one document identifies none,
+    # so they are keyed as if they had no GUID; a permalink derived from it is no item's page
+    # (fetched, it would lend one page's text to all of them), so it is dropped too. Items
+    # alike in title and summary stay one.
+    contents: dict[str, set[tuple[str, str]]] = {}
+    for entry, by_guid in found:
+        if by_guid:
+            contents.setdefault(entry.key, set()).add((entry.title, entry.summary))
+    return [
+        replace(
+            entry, key=_content_key(entry.feed_url, entry.title, entry.summary), url=None, link=None
+        )
+        if by_guid and len(contents[entry.key]) > 1
+        else entry
+        for entry, by_guid in found
+    ]
 
 
 def _link(item: Any, base: str) -> str | None:

@@ -661,12 +661,6 @@ def test_one_row_per_story_whatever_the_feeds_call_it(room: Room, tmp_path: Path
     assert sorted(fetched) == sorted(f"/news/{s.slug}" for s in pages)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="flows/feeds.py keys a link-less item by its GUID alone, so a feed that repeats one "
-    "GUID on every link-less item keeps the first and drops the rest (README: Not yet "
-    "demonstrated)",
-)
 def test_link_less_items_sharing_one_guid_are_all_kept(room: Room, tmp_path: Path) -> None:
     db_path = tmp_path / "warehouse" / "w.duckdb"
     items = [Item(title=f"Bulletin {i}", summary=f"Item {i}.", guid="urn:same") for i in range(3)]

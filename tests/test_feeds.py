@@ -202,6 +202,49 @@ def test_identity_falls_back_to_guid_then_hash() -> None:
     assert keys == [e.key for e in parse(rss(items)).entries]
 
 
+def bulletins(guid: str, numbers: range, *, permalink: bool = False) -> str:
+    flag = "true" if permalink else "false"
+    return "".join(
+        f"<item><title>Bulletin {i}</title><description>Item {i}.</description>"
+        f"<guid isPermaLink='{flag}'>{guid}</guid></item>"
+        for i in numbers
+    )
+
+
+def test_one_guid_on_link_less_items_keys_each_by_its_content() -> None:
+    entries = parse(rss(bulletins("urn:same", range(3)))).entries
+    assert [e.title for e in entries] == ["Bulletin 0", "Bulletin 1", "Bulletin 2"]
+    keys = [e.key for e in entries]
+    assert len(set(keys)) == 3
+    assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", key) for key in keys)
+    assert {e.guid for e in entries} == {"urn:same"}  # what the feed said is kept
+    # the same document next run, and a later one with a new item on top: the same keys
+    assert keys == [e.key for e in parse(rss(bulletins("urn:same", range(3)))).entries]
+    later = parse(rss(bulletins("urn:same", range(4)[::-1]))).entries
+    assert set(keys) < {e.key for e in later}
+
+
+def test_one_permalink_guid_on_link_less_items_keys_each_by_its_content() -> None:
+    # feedparser makes the permalink the link of every item: it is no item's own page
+    body = rss(bulletins("https://e.pl/news", range(3), permalink=True))
+    entries = parse(body).entries
+    assert len({e.key for e in entries}) == 3
+    assert all(e.key.startswith("sha256:") and e.link is None and e.url is None for e in entries)
+    assert [e.key for e in entries] == [e.key for e in parse(body).entries]
+
+
+def test_identical_items_sharing_a_guid_stay_one() -> None:
+    items = bulletins("urn:same", range(1)) * 3
+    assert [e.key for e in parse(rss(items)).entries] == [f"guid:{FEED_URL}#urn:same"]
+    # among different items, the repeats of one still collapse
+    items = bulletins("urn:same", range(1)) * 2 + bulletins("urn:same", range(1, 3))
+    entries = parse(rss(items)).entries
+    assert [e.title for e in entries] == ["Bulletin 0", "Bulletin 1", "Bulletin 2"]
+    permalinks = bulletins("https://e.pl/news", range(1), permalink=True) * 2
+    (entry,) = parse(rss(permalinks)).entries
+    assert entry.key == entry.link == "https://e.pl/news"
+
+
 def test_item_with_nothing_to_show_is_skipped() -> None:
     items = (
         "<item></item><item><guid isPermaLink='false'>x</guid></item><item><title>t</title></item>"
