@@ -655,7 +655,7 @@ def floor_main(argv: list[str]) -> None:
     import trafilatura
 
     from flows.config import ExtractSettings
-    from flows.extract import _warm_up, extract_page
+    from flows.extract import extract_page, warm_up
 
     manifest = json.loads((args.root / "manifest.json").read_text(encoding="utf-8"))
     max_bytes = ExtractSettings().max_html_bytes  # what production passes
@@ -663,7 +663,7 @@ def floor_main(argv: list[str]) -> None:
         ((args.root / f).read_bytes(), url)
         for f, url in zip(manifest["page_files"], manifest["page_urls"], strict=True)
     ]
-    _warm_up()  # what each production worker does before its first page
+    warm_up()  # what each production worker does before its first page
     extract_page(pages[0][0], pages[0][1], max_bytes=max_bytes)  # lazy imports, caches
     trafilatura.extract(pages[0][0])
     per_page: list[float] = []

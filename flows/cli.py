@@ -51,10 +51,12 @@ def run_ingest(paths: Paths) -> dict[str, Any]:
     from flows import prefect_env
 
     prefect_env.configure(paths.data_dir)
+    from flows.extract import forkserver
     from flows.ingest import ingest as ingest_flow
     from flows.runlock import AlreadyRunning
     from warehouse.db import WarehouseError
 
+    forkserver()  # the extraction workers' parent loads trafilatura while Prefect starts
     try:
         result: dict[str, Any] = asyncio.run(
             ingest_flow(sources=str(paths.sources), db=str(paths.db), topics=str(paths.topics))

@@ -5,14 +5,16 @@ Imported by the worker processes: keep it free of prefect, httpx and duckdb.
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import re
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -114,7 +116,7 @@ class ExtractionPool:
 
     A page that runs past `page_timeout_seconds` gets status "timeout" (its worker is killed
     and replaced), a worker that dies gets "crashed", an exception gets "error". Several
-    threads may call extract_many at once.
+    threads may call extract_many at once; async code calls `extract`, one page at a time.
     """
 
     def __init__(
@@ -134,15 +136,30 @@ class ExtractionPool:
         self._pool: ProcessPool | None = None
         self._generation = 0  # which pool a future belongs to: a broken pool is replaced
         self._lock = threading.Lock()
+        self._waiters: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> ExtractionPool:
         with self._lock:
             self._start()
+        # `extract`'s pages wait in these threads, never in the event loop; as many as the
+        # window, so that the workers always have the next page queued
+        self._waiters = ThreadPoolExecutor(self.window, thread_name_prefix="extract")
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._waiters is not None:
+            self._waiters.shutdown(cancel_futures=True)
+            self._waiters = None
         with self._lock:
             self._stop()
+
+    async def extract(self, page: Page) -> Extracted:
+        """One page, as soon as a worker is free; several coroutines may call this at once."""
+        if self._waiters is None:
+            raise RuntimeError("ExtractionPool is used outside its `with` block")
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(self._waiters, self.extract_many, [page])
+        return results[page[0]]
 
     def extract_many(self, pages: Iterable[Page]) -> dict[str, Extracted]:
         """(key, html, url) -> {key: Extracted}; every key gets a result, in any order."""
@@ -214,12 +231,7 @@ class ExtractionPool:
                 self._start()
 
     def _start(self) -> None:
-        # forkserver, never plain fork: the parent runs Prefect threads. The server imports
-        # this module (and trafilatura) once; each worker is then a cheap fork of it. (Workers
-        # still re-import the main module: Python 3.11 ignores "__main__" here.)
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["__main__", __name__])
-        self._pool = ProcessPool(self.workers, self.max_tasks, _warm_up, context=context)
+        self._pool = ProcessPool(self.workers, self.max_tasks, warm_up, context=forkserver())
         self._generation += 1
         self._pool.active  # noqa: B018  # start the workers now: they warm up while pages arrive
 
@@ -239,9 +251,23 @@ def _run(function: ExtractFn, html: bytes, url: str | None, max_bytes: int) -> E
         return Extracted(status="error", error=_describe(exc))
 
 
-def _warm_up() -> None:
+def warm_up() -> None:
     """Load the language model before the first page's deadline starts."""
     detect_language("warming up the language identifier before the first page")
+
+
+def forkserver() -> multiprocessing.context.ForkServerContext:
+    """The process that forks the workers, started now if it is not running yet.
+
+    forkserver, never plain fork: the parent runs Prefect threads. The server loads this
+    module, trafilatura and the language model once (flows.extract_server); each worker is
+    then a cheap fork of it. Starting it early lets that happen while Prefect starts up.
+    (Workers still re-import the main module: Python 3.11 ignores "__main__" here.)
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["__main__", "flows.extract_server"])
+    multiprocessing.forkserver.ensure_running()
+    return context
 
 
 def _next(retry: list[Page], todo: Iterator[Page]) -> Page | None:

@@ -27,7 +27,7 @@ from warehouse.records import Article, Entry, Extracted, FeedOutcome, FetchResul
 # Worth a second try within the run; a timeout is not (it already cost the whole deadline).
 TRANSIENT = frozenset({"connect_error", "read_error", "http_502", "http_503", "http_504"})
 GROUPING_WINDOW = timedelta(days=14)  # copies of a story appear within days, not months
-IN_FLIGHT_BATCHES = 3  # page batches held in memory at once: one fetching, up to two extracting
+IN_FLIGHT_BATCHES = 3  # page batches started at once: the next one's pages queue behind these
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,30 +126,25 @@ async def fetch_and_extract(
     limits: FetchSettings,
     first: int,
     last: int,
+    in_flight: asyncio.Semaphore,
 ) -> list[tuple[Entry, FetchResult | None, Extracted | None]]:
-    """Download a batch of article pages, then extract them in the worker processes."""
-    results = await asyncio.gather(
-        *(
-            fetcher.fetch(
-                e.link,
+    """Download a batch of article pages, each extracted in a worker as soon as it arrives."""
+
+    async def one(entry: Entry) -> tuple[Entry, FetchResult | None, Extracted | None]:
+        if not entry.link:
+            return entry, None, None
+        async with in_flight:  # bounds the pages held in memory, fetched but not extracted
+            page = await fetcher.fetch(
+                entry.link,
                 max_bytes=limits.max_page_bytes,
                 accept="text/html, application/xhtml+xml;q=0.9, */*;q=0.5",
             )
-            for e in entries
-            if e.link
-        )
-    )
-    pages = dict(zip((e.key for e in entries if e.link), results, strict=True))
-    html = [(key, page.body, page.final_url) for key, page in pages.items() if page.ok]
-    extracted = await asyncio.to_thread(pool.extract_many, html) if html else {}
-    return [
-        (
-            e,
-            dataclasses.replace(pages[e.key], body=b"") if e.key in pages else None,
-            extracted.get(e.key),
-        )
-        for e in entries
-    ]
+            extracted = (
+                await pool.extract((entry.key, page.body, page.final_url)) if page.ok else None
+            )
+        return entry, dataclasses.replace(page, body=b""), extracted
+
+    return list(await asyncio.gather(*(one(e) for e in entries)))
 
 
 @flow(name="ingest")
@@ -178,7 +173,7 @@ async def ingest(
         log.info("%d new entries; fetching and extracting their pages", len(entries))
         collected = await _collect(settings, entries, now, report.run_id, log)
         articles = _fresh_articles(settings, collected, known)
-        story_ids, signatures = _group(settings, articles, known, now)
+        story_ids, signatures = _group(settings, articles, collected.signatures, known, now)
         matches = _score(settings, articles, now)
 
         rows = report.rows(
@@ -239,6 +234,8 @@ class Collected:
 
     pairs: list[tuple[str, Article]] = dataclasses.field(default_factory=list)
     pages: list[tuple[Entry, FetchResult]] = dataclasses.field(default_factory=list)
+    # signed while later batches extract; None: too short to compare
+    signatures: dict[str, stories.Signature | None] = dataclasses.field(default_factory=dict)
 
 
 async def _collect(
@@ -257,6 +254,8 @@ async def _collect(
 
     async with Fetcher(settings.fetch) as fetcher:
         with ExtractionPool(settings.extract) as pool:
+            # enough pages in flight to keep every connection and the workers' queue busy
+            in_flight = asyncio.Semaphore(settings.fetch.max_connections + 2 * pool.window)
 
             async def one(i: int, batch: Sequence[Entry]) -> None:
                 async with gate:
@@ -267,10 +266,15 @@ async def _collect(
                         settings.fetch,
                         i * size + 1,
                         i * size + len(batch),
+                        in_flight,
                     )
                 for entry, page, extracted in got:
                     article = build_article(entry, page, extracted, now=now, run_id=run_id)
                     collected.pairs.append((entry.key, article))
+                    if article.key not in collected.signatures:  # the first copy is kept
+                        collected.signatures[article.key] = stories.sign(
+                            article.key, story_id(article.key), article.text
+                        )
                     if page is not None:
                         collected.pages.append((entry, page))
                 log.info("pages: %d/%d", len(collected.pairs), len(entries))
@@ -299,14 +303,13 @@ def _fresh_articles(
 def _group(
     settings: Settings,
     articles: Sequence[Article],
+    signatures: dict[str, stories.Signature | None],
     known: persist.Known,
     now: datetime,
 ) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Story ids (copies of a recent story join it) and the new articles' signatures."""
     recent = persist.recent_signatures(settings.paths, known, now - GROUPING_WINDOW)
-    signed = [
-        s for a in articles if (s := stories.sign(a.key, story_id(a.key), a.text)) is not None
-    ]
+    signed = [s for a in articles if (s := signatures[a.key]) is not None]
     ids = stories.group(signed, recent)
     rows = [
         {
@@ -314,6 +317,7 @@ def _group(
             "story_id": ids[s.key],
             "shingles": s.shingles,
             "hashes": list(s.hashes),
+            "scheme": stories.SIGNATURE_SCHEME,
             "signed_at": now,
         }
         for s in signed

@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 
 from flows.config import Paths
-from flows.stories import Signature
+from flows.stories import SIGNATURE_SCHEME, Signature
 from warehouse import db, spool, store
 from warehouse.records import SourceState
 
@@ -40,10 +40,15 @@ class Saved:
     matches: int = 0
     batch: Path | None = None
     holder: str | None = None
+    quarantined: tuple[str, ...] = ()  # "directory: reason" of batches the warehouse refused
 
 
 def spool_dir(paths: Paths) -> Path:
     return paths.data_dir / "spool"
+
+
+def quarantine_dir(paths: Paths) -> Path:
+    return paths.data_dir / "quarantine"
 
 
 def _wait(wait_seconds: float | None) -> float:
@@ -102,7 +107,7 @@ def recent_signatures(
         return []
     try:
         with db.read_connection(paths.db, wait_seconds=_wait(wait_seconds)) as con:
-            rows = store.recent_signatures(con, since)
+            rows = store.recent_signatures(con, since, SIGNATURE_SCHEME)
     except db.WarehouseBusy:
         return []
     return [Signature(key, story, shingles, tuple(hashes)) for key, story, shingles, hashes in rows]
@@ -121,12 +126,24 @@ def save(
         with db.write_connection(paths.db, wait_seconds=_wait(wait_seconds)) as con:
             db.migrate(con)
             mine = store.LoadCounts()
+            refused: dict[Path, str] = {}
             for pending in spool.pending(spool_dir(paths)):
-                counts = store.load_batch(con, pending)
+                try:
+                    counts = store.load_batch(con, pending)
+                except store.UnloadableBatch as exc:  # never blocks the batches behind it
+                    moved = spool.quarantine(pending, quarantine_dir(paths), str(exc))
+                    log.error("spool batch cannot be loaded; moved to %s: %s", moved, exc)
+                    refused[pending] = f"{moved}: {exc}"
+                    continue
                 spool.discard(pending)
                 if pending == batch:
                     mine = counts
     except db.WarehouseBusy as exc:
         log.warning("%s: this run's results are kept in %s for the next run", exc, batch)
         return Saved(stored=False, batch=batch, holder=exc.holder)
-    return Saved(stored=True, articles=mine.articles, matches=mine.matches)
+    quarantined = tuple(refused.values())
+    if batch in refused:
+        return Saved(stored=False, batch=None, quarantined=quarantined)
+    return Saved(
+        stored=True, articles=mine.articles, matches=mine.matches, quarantined=quarantined
+    )

@@ -158,9 +158,16 @@ class RunReport:
         )
 
     def summary_line(self) -> str:
-        where = (
-            "saved" if self.saved and self.saved.stored else "kept in the spool for the next run"
-        )
+        saved = self.saved
+        if saved is not None and not saved.stored and saved.batch is None:
+            where = "NOT SAVED: the warehouse refused this run's batch (quarantined)"
+        else:
+            where = "saved" if saved and saved.stored else "kept in the spool for the next run"
+        if saved is not None and saved.quarantined:
+            where += (
+                f"; {len(saved.quarantined)} spool batch(es) could not be loaded and were "
+                f"moved aside: {'; '.join(saved.quarantined)}"
+            )
         state = (
             " — DEGRADED: no feed could be reached; is the network down?"
             if self.status == "degraded"
@@ -179,6 +186,7 @@ class RunReport:
             "stored": bool(self.saved and self.saved.stored),
             "lock_holder": self.saved.holder if self.saved else None,
             "spool_batch": str(self.saved.batch) if self.saved and self.saved.batch else None,
+            "quarantined": list(self.saved.quarantined) if self.saved else [],
             "feeds": [
                 {
                     "source": o.source,

@@ -12,6 +12,7 @@ full text has Jaccard ≈ its relative size but overlap ≈ 1.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +21,11 @@ from datasketch import MinHash, MinHashLSH
 
 SHINGLE = 5  # words
 NUM_PERM = 128
-SCHEME = "affine32"  # stored hashes are only comparable under the same scheme and seed
+SCHEME = "affine32"  # datasketch's permutation scheme
+# Stored hashes are only comparable under the same shingle hashing, scheme and seed; the
+# warehouse keeps this name beside them. ("sha1-affine32", datasketch's sha1 per shingle,
+# cost 2.6 ms per article; hashing each word once and combining in numpy costs ~0.5 ms.)
+SIGNATURE_SCHEME = "words-crc32-affine32"
 OVERLAP = 0.80
 CANDIDATE_JACCARD = 0.3  # LSH recall threshold; the overlap check decides
 MIN_SHINGLES = 25  # shorter texts (title-only, short summaries) are their own story
@@ -37,19 +42,37 @@ class Signature:
     hashes: tuple[int, ...]
 
 
-def shingles(text: str) -> set[bytes]:
-    words = [w.lower() for w in _WORD.findall(text)]
-    return {" ".join(words[i : i + SHINGLE]).encode() for i in range(len(words) - SHINGLE + 1)}
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # splitmix64's constants: spread the combined bits
+_MUL = np.uint64(0xBF58476D1CE4E5B9)
+
+
+def shingle_hashes(text: str) -> np.ndarray:
+    """The distinct 32-bit hashes of the text's 5-word shingles (lower-cased words)."""
+    words = _WORD.findall(text.lower())
+    n = len(words) - SHINGLE + 1
+    if n < 1:
+        return np.zeros(0, dtype=np.uint64)
+    word = np.fromiter((zlib.crc32(w.encode()) for w in words), np.uint64, len(words))
+    h = np.zeros(n, dtype=np.uint64)
+    for i in range(SHINGLE):  # order matters: "a b c d e" and "e d c b a" differ
+        h = (h ^ word[i : i + n]) * _MIX  # wraps modulo 2**64, as intended
+    h ^= h >> np.uint64(31)
+    h *= _MUL
+    return np.unique(h >> np.uint64(32))
 
 
 def sign(key: str, story_id: str, text: str) -> Signature | None:
     """The article's signature, or None when it is too short to compare reliably."""
-    found = shingles(text)
+    found = shingle_hashes(text)
     if len(found) < MIN_SHINGLES:
         return None
-    m = MinHash(num_perm=NUM_PERM, scheme=SCHEME)
-    m.update_batch(list(found))
+    m = MinHash(num_perm=NUM_PERM, scheme=SCHEME, hashfunc=_as_is)
+    m.update_batch(found.tolist())
     return Signature(key, story_id, len(found), tuple(int(h) for h in m.hashvalues))
+
+
+def _as_is(value: int) -> int:
+    return value
 
 
 def overlap(a: Signature, b: Signature) -> float:

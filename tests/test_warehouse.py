@@ -160,9 +160,53 @@ def test_a_failed_load_leaves_nothing_half_written(paths: Paths) -> None:
     batch = spool.write_batch(paths.data_dir / "spool", "bad", good)
     with db.write_connection(paths.db) as con:
         db.migrate(con)
-        with pytest.raises(Exception, match="NOT NULL"):
+        with pytest.raises(store.UnloadableBatch, match="NOT NULL"):
             store.load_batch(con, batch)
         assert con.execute("SELECT count(*) FROM articles").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda d: (d / "articles.jsonl").write_text('{"key": "x", "url": tr'), "JSON"),
+        (lambda d: (d / "articles.jsonl").write_bytes(b"\x00\xff\xfe" * 100), "JSON"),
+        (
+            lambda d: (d / "fetch_log.jsonl").write_text('{"fetched_at": "last Tuesday"}\n'),
+            "last Tuesday",
+        ),
+    ],
+    ids=["truncated-json", "binary-garbage", "wrong-type"],
+)
+def test_a_batch_that_can_never_load_is_quarantined_and_blocks_nothing(
+    paths: Paths, damage: Any, reason: str
+) -> None:
+    spool_dir = paths.data_dir / "spool"
+    bad = spool.write_batch(spool_dir, "0-old", tables("https://a.example/old"))
+    damage(bad)
+
+    saved = persist.save(paths, "1-new", tables("https://a.example/new", run="r2"))
+    again = persist.save(paths, "2-next", tables("https://a.example/next", run="r3"))
+
+    assert saved.stored and saved.articles == 1 and again.stored and not again.quarantined
+    (moved,) = saved.quarantined
+    assert moved.startswith(str(paths.data_dir / "quarantine" / "0-old")) and reason in moved
+    kept = paths.data_dir / "quarantine" / "0-old"
+    assert (kept / "articles.jsonl").exists()  # nothing deleted: an analyst can repair it
+    assert reason in (kept / "REASON.txt").read_text() and "move this directory back" in (
+        kept / "REASON.txt"
+    ).read_text()
+    assert spool.pending(spool_dir) == []
+    with db.read_connection(paths.db) as con:
+        stored = con.execute("SELECT key FROM articles ORDER BY key").fetchall()
+    assert stored == [("https://a.example/new",), ("https://a.example/next",)]
+
+
+def test_a_run_whose_own_batch_is_refused_says_it_was_not_saved(paths: Paths) -> None:
+    rows = tables("https://a.example/1")
+    rows["matches"][0]["score"] = None
+    saved = persist.save(paths, "bad", rows)
+    assert not saved.stored and saved.batch is None and "NOT NULL" in saved.quarantined[0]
+    assert (paths.data_dir / "quarantine" / "bad" / "matches.jsonl").exists()
 
 
 def test_writer_waits_for_a_reader_then_gets_through(paths: Paths) -> None:

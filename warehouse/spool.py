@@ -3,7 +3,9 @@
 A batch is a directory of JSON-lines files, one per table. It is loaded in one transaction
 and deleted afterwards; loading is idempotent, so a crash between the two loses nothing and
 duplicates nothing. A batch that could not be loaded (the warehouse was locked) waits here
-for the next run.
+for the next run; one the warehouse refuses (corrupted on disk, or rows that no longer fit
+the schema) is moved aside to a quarantine directory with the reason, so it cannot block
+every later run.
 """
 
 from __future__ import annotations
@@ -81,6 +83,21 @@ def pending(spool_dir: Path) -> list[Path]:
         elif path.is_dir():
             batches.append(path)
     return batches
+
+
+def quarantine(batch: Path, quarantine_dir: Path, reason: str) -> Path:
+    """Move a batch that cannot be loaded out of the spool, with a file saying why."""
+    quarantine_dir.mkdir(parents=True, exist_ok=True)
+    (batch / "REASON.txt").write_text(
+        f"{reason}\n\nTo retry after fixing it, move this directory back into {batch.parent}.\n",
+        encoding="utf-8",
+    )
+    target = quarantine_dir / batch.name
+    if target.exists():  # the same name quarantined before: keep both
+        target = quarantine_dir / f"{batch.name}-{uuid.uuid4().hex[:8]}"
+    batch.rename(target)
+    _fsync_dir(quarantine_dir)
+    return target
 
 
 def discard(batch: Path) -> None:

@@ -26,14 +26,30 @@ class LoadCounts:
     matches: int = 0  # new matched (topic, article) pairs
 
 
+# What the batch's own content causes (bad JSON, a value of the wrong type, a NULL where the
+# schema wants one): loading it again will fail again. Disk, memory and lock errors are not.
+_BAD_BATCH = (
+    duckdb.InvalidInputException,
+    duckdb.ConversionException,
+    duckdb.ConstraintException,
+    duckdb.BinderException,
+)
+
+
+class UnloadableBatch(Exception):
+    """A spool batch the warehouse refuses whatever the state of the machine."""
+
+
 def load_batch(con: duckdb.DuckDBPyConnection, batch: Path) -> LoadCounts:
     """Load a spool batch in one transaction; rows already present are left as they are."""
     con.execute("BEGIN")
     try:
         counts = _load(con, batch)
         con.execute("COMMIT")
-    except BaseException:
+    except BaseException as exc:
         con.execute("ROLLBACK")
+        if isinstance(exc, _BAD_BATCH):
+            raise UnloadableBatch(f"{type(exc).__name__}: {exc}"[:2000]) from exc
         raise
     return counts
 
@@ -102,12 +118,13 @@ def source_states(con: duckdb.DuckDBPyConnection) -> dict[str, SourceState]:
 
 
 def recent_signatures(
-    con: duckdb.DuckDBPyConnection, since: datetime
+    con: duckdb.DuckDBPyConnection, since: datetime, scheme: str
 ) -> list[tuple[str, str, int, list[int]]]:
     """(key, story_id, shingles, hashes) of articles signed since a time, for story grouping."""
     rows = con.execute(
-        "SELECT key, story_id, shingles, hashes FROM article_signatures WHERE signed_at >= ?",
-        [since],
+        "SELECT key, story_id, shingles, hashes FROM article_signatures "
+        "WHERE signed_at >= ? AND scheme = ?",
+        [since, scheme],
     ).fetchall()
     return [(r[0], r[1], r[2], list(r[3])) for r in rows]
 
