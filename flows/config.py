@@ -339,6 +339,11 @@ def load_smtp(env: Mapping[str, str]) -> SmtpSettings | None:
     )
 
 
+# libyaml's loader reads the topic profile (1,500 aliases) in ~30 ms instead of ~300 ms, and
+# every run reads it twice (the CLI validates before the flow starts).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path, *, what: str) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
@@ -349,7 +354,7 @@ def _read_yaml(path: Path, *, what: str) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: {what} cannot be read ({exc}); fix: save it as UTF-8") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_LOADER)  # noqa: S506  # a safe loader, in C when present
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -11,25 +11,38 @@ full text has Jaccard ≈ its relative size but overlap ≈ 1.
 
 from __future__ import annotations
 
-import re
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
+from datasketch import LeanMinHash, MinHashLSH
 
 SHINGLE = 5  # words
 NUM_PERM = 128
-SCHEME = "affine32"  # datasketch's permutation scheme
-# Stored hashes are only comparable under the same shingle hashing, scheme and seed; the
-# warehouse keeps this name beside them. ("sha1-affine32", datasketch's sha1 per shingle,
-# cost 2.6 ms per article; hashing each word once and combining in numpy costs ~0.5 ms.)
-SIGNATURE_SCHEME = "words-crc32-affine32"
+SCHEME = "affine32"  # how datasketch's LSH reads the values: 32-bit slots
+# Stored hashes are only comparable under the same hashing; the warehouse keeps this name
+# beside them. The first scheme ("sha1-affine32": datasketch's sha1 per shingle string and
+# its permutations) cost ~2.6 ms per article in the event loop; this one is numpy end to end.
+SIGNATURE_SCHEME = "poly64-affine32"
 OVERLAP = 0.80
 CANDIDATE_JACCARD = 0.3  # LSH recall threshold; the overlap check decides
 MIN_SHINGLES = 25  # shorter texts (title-only, short summaries) are their own story
-_WORD = re.compile(r"\w+", re.UNICODE)
+
+_U64 = np.uint64
+_BASE = _U64(0x100000001B3)  # FNV's 64-bit prime: odd, so invertible modulo 2**64
+_BASE_INVERSE = _U64(pow(0x100000001B3, -1, 2**64))
+_MIX = _U64(0x9E3779B97F4A7C15)  # splitmix64's constants spread the combined bits
+_MUL = _U64(0xBF58476D1CE4E5B9)
+_rng = np.random.default_rng(20261124)  # fixed: part of the scheme
+# (a * h + b) mod 2**32, one column per permutation; uint32 arithmetic wraps by itself
+_PERM_A = (_rng.integers(0, 2**32, NUM_PERM, dtype=np.uint64) | _U64(1)).astype(np.uint32)
+_PERM_B = _rng.integers(0, 2**32, NUM_PERM, dtype=np.uint64).astype(np.uint32)
+# A byte belongs to a word when it is an ASCII letter, digit or underscore, or any byte of a
+# multi-byte UTF-8 character (letters of every other script; rare symbols too: harmless).
+_WORD_BYTE = np.zeros(256, dtype=bool)
+for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_":
+    _WORD_BYTE[_c] = True
+_WORD_BYTE[0x80:] = True
 
 
 @dataclass(frozen=True)
@@ -42,23 +55,41 @@ class Signature:
     hashes: tuple[int, ...]
 
 
-_MIX = np.uint64(0x9E3779B97F4A7C15)  # splitmix64's constants: spread the combined bits
-_MUL = np.uint64(0xBF58476D1CE4E5B9)
+def word_hashes(text: str) -> np.ndarray:
+    """A 64-bit polynomial hash of each word of the lower-cased text, in order.
+
+    Computed for all words at once from prefix sums: with S[i] = sum of byte[j] * B^-j over
+    j <= i, the hash of bytes s..e-1 is (S[e-1] - S[s-1]) * B^(e-1), all modulo 2**64.
+    """
+    data = np.frombuffer(text.lower().encode(), dtype=np.uint8)
+    if not len(data):
+        return np.zeros(0, dtype=np.uint64)
+    inside = _WORD_BYTE[data]
+    edges = np.diff(inside.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if not len(starts):
+        return np.zeros(0, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        powers = np.cumprod(np.full(len(data), _BASE, dtype=np.uint64))  # B^(i+1)
+        inverse = np.cumprod(np.full(len(data), _BASE_INVERSE, dtype=np.uint64))  # B^-(i+1)
+        prefix = np.cumsum((data.astype(np.uint64) + _U64(1)) * inverse, dtype=np.uint64)
+        before = np.where(starts > 0, prefix[np.maximum(starts - 1, 0)], _U64(0))
+        return (prefix[ends - 1] - before) * powers[ends - 1]
 
 
 def shingle_hashes(text: str) -> np.ndarray:
     """The distinct 32-bit hashes of the text's 5-word shingles (lower-cased words)."""
-    words = _WORD.findall(text.lower())
-    n = len(words) - SHINGLE + 1
+    word = word_hashes(text)
+    n = len(word) - SHINGLE + 1
     if n < 1:
-        return np.zeros(0, dtype=np.uint64)
-    word = np.fromiter((zlib.crc32(w.encode()) for w in words), np.uint64, len(words))
+        return np.zeros(0, dtype=np.uint32)
     h = np.zeros(n, dtype=np.uint64)
-    for i in range(SHINGLE):  # order matters: "a b c d e" and "e d c b a" differ
-        h = (h ^ word[i : i + n]) * _MIX  # wraps modulo 2**64, as intended
-    h ^= h >> np.uint64(31)
-    h *= _MUL
-    return np.unique(h >> np.uint64(32))
+    with np.errstate(over="ignore"):
+        for i in range(SHINGLE):  # order matters: "a b c d e" and "e d c b a" differ
+            h = (h ^ word[i : i + n]) * _MIX
+        h ^= h >> _U64(31)
+        h *= _MUL
+    return np.unique((h >> _U64(32)).astype(np.uint32))
 
 
 def sign(key: str, story_id: str, text: str) -> Signature | None:
@@ -66,13 +97,9 @@ def sign(key: str, story_id: str, text: str) -> Signature | None:
     found = shingle_hashes(text)
     if len(found) < MIN_SHINGLES:
         return None
-    m = MinHash(num_perm=NUM_PERM, scheme=SCHEME, hashfunc=_as_is)
-    m.update_batch(found.tolist())
-    return Signature(key, story_id, len(found), tuple(int(h) for h in m.hashvalues))
-
-
-def _as_is(value: int) -> int:
-    return value
+    with np.errstate(over="ignore"):
+        permuted = _PERM_A[:, None] * found + _PERM_B[:, None]  # rows: contiguous minima
+    return Signature(key, story_id, len(found), tuple(permuted.min(axis=1).tolist()))
 
 
 def overlap(a: Signature, b: Signature) -> float:
@@ -97,10 +124,9 @@ class Grouper:
             self._lsh.insert(sig.key, self._minhash(sig))
 
     @staticmethod
-    def _minhash(sig: Signature) -> MinHash:
-        return MinHash(
-            num_perm=NUM_PERM, hashvalues=np.array(sig.hashes, dtype=np.uint32), scheme=SCHEME
-        )
+    def _minhash(sig: Signature) -> LeanMinHash:
+        # LeanMinHash: the values only, without drawing permutations for every signature
+        return LeanMinHash(seed=0, hashvalues=np.array(sig.hashes, dtype=np.uint32), scheme=SCHEME)
 
     def assign(self, sig: Signature) -> Signature:
         """The signature with the story id of its closest copy, if one overlaps enough."""
