@@ -143,7 +143,18 @@ def unseen_keys(con: duckdb.DuckDBPyConnection, keys: Iterable[str]) -> set[str]
 
 
 # --- digest -------------------------------------------------------------------------------
-# A story belongs to the period of its publication time, or of its first-seen time.
+# A story belongs to the period of its publication time, or of its first-seen time. Said as
+# coalesce(published_at, first_seen_at) the filter cannot use the zonemaps and every query
+# read the whole history (0.3-0.4 s at 1M articles); said as two plain ranges it reads the
+# row groups of the period only. Rows are appended in time order, so those are few.
+_PERIOD = (
+    "WITH period AS ("
+    "SELECT key, url, title, source, published_at AS at, story_id, language FROM articles "
+    "WHERE published_at >= $start AND published_at < $end "
+    "UNION ALL "
+    "SELECT key, url, title, source, first_seen_at AS at, story_id, language FROM articles "
+    "WHERE published_at IS NULL AND first_seen_at >= $start AND first_seen_at < $end) "
+)
 
 
 def period_matches(
@@ -151,13 +162,11 @@ def period_matches(
 ) -> list[dict[str, Any]]:
     """Every matched copy in [start, end) for a topic, with what ranking and rendering need."""
     cur = con.execute(
-        "SELECT a.key, a.url, a.title, a.source, coalesce(a.published_at, a.first_seen_at) AS at, "
-        "m.score, m.entities, m.evidence, a.story_id, a.language "
-        "FROM matches m JOIN articles a ON a.key = m.article_key "
-        "WHERE m.topic = ? AND m.matched "
-        "AND coalesce(a.published_at, a.first_seen_at) >= ? "
-        "AND coalesce(a.published_at, a.first_seen_at) < ?",
-        [topic, start, end],
+        f"{_PERIOD}SELECT p.key, p.url, p.title, p.source, p.at, "  # noqa: S608 (a constant)
+        "m.score, m.entities, m.evidence, p.story_id, p.language "
+        "FROM period p JOIN matches m ON m.article_key = p.key "
+        "WHERE m.topic = $topic AND m.matched",
+        {"topic": topic, "start": start, "end": end},
     )
     names = [d[0] for d in cur.description or []]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
@@ -167,12 +176,12 @@ def period_counts(
     con: duckdb.DuckDBPyConnection, topic: str, start: datetime, end: datetime
 ) -> tuple[int, int]:
     """(articles stored in the period, matched stories in it)."""
+    # A semi-join on the matched keys: joining every match row (LEFT JOIN) built a hash table
+    # of the whole history's verdicts.
     row = con.execute(
-        "SELECT count(*), count(DISTINCT CASE WHEN m.matched THEN a.story_id END) "
-        "FROM articles a LEFT JOIN matches m ON m.article_key = a.key AND m.topic = ? "
-        "WHERE coalesce(a.published_at, a.first_seen_at) >= ? "
-        "AND coalesce(a.published_at, a.first_seen_at) < ?",
-        [topic, start, end],
+        f"{_PERIOD}SELECT count(*), count(DISTINCT story_id) FILTER (WHERE key IN "  # noqa: S608
+        "(SELECT article_key FROM matches WHERE topic = $topic AND matched)) FROM period",
+        {"topic": topic, "start": start, "end": end},
     ).fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
