@@ -110,3 +110,33 @@ def test_unseen_keys_are_right_beyond_the_index_lookup_limit(tmp_path: Path) -> 
         assert store.unseen_keys(con, stored[:10] + new[:5]) == set(new[:5])
         assert store.unseen_keys(con, stored + new + new[:3]) == set(new)
         assert store.unseen_keys(con, []) == set()
+
+
+def test_recent_signatures_come_back_as_plain_python_values(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    hashes = [0, 1, 2**32 - 1, *range(125)]
+    rows = [
+        {
+            "key": f"https://a.example/{i}",
+            "story_id": f"s{i}",
+            "shingles": 40 + i,
+            "hashes": hashes,
+            "signed_at": START + timedelta(days=i),
+            "scheme": "new" if i else "old",
+        }
+        for i in range(3)
+    ]
+    batch = spool.write_batch(tmp_path / "spool", "b", {"article_signatures": rows})
+    with db.write_connection(path) as con:
+        db.migrate(con)
+        store.load_batch(con, batch)
+    with db.read_connection(path) as con:
+        recent = store.recent_signatures(con, START + timedelta(days=1), "new")
+        none = store.recent_signatures(con, END, "new")
+    assert sorted(recent) == [
+        ("https://a.example/1", "s1", 41, hashes),
+        ("https://a.example/2", "s2", 42, hashes),
+    ]
+    assert all(type(v) is int for _, _, shingles, hs in recent for v in [shingles, *hs])
+    assert all(type(k) is str and type(s) is str for k, s, _, _ in recent)
+    assert none == []

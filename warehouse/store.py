@@ -121,12 +121,19 @@ def recent_signatures(
     con: duckdb.DuckDBPyConnection, since: datetime, scheme: str
 ) -> list[tuple[str, str, int, list[int]]]:
     """(key, story_id, shingles, hashes) of articles signed since a time, for story grouping."""
-    rows = con.execute(
+    # Two weeks are ~20k signatures of 128 values: fetchall() builds those 2.6M Python ints one
+    # at a time (~0.5 s a run); as numpy arrays they become lists in C (~0.1 s).
+    cols = con.execute(
         "SELECT key, story_id, shingles, hashes FROM article_signatures "
         "WHERE signed_at >= ? AND scheme = ?",
         [since, scheme],
-    ).fetchall()
-    return [(r[0], r[1], r[2], list(r[3])) for r in rows]
+    ).fetchnumpy()
+    return [
+        (str(key), str(story), int(shingles), hashes.tolist())
+        for key, story, shingles, hashes in zip(
+            cols["key"], cols["story_id"], cols["shingles"], cols["hashes"], strict=True
+        )
+    ]
 
 
 def unseen_keys(con: duckdb.DuckDBPyConnection, keys: Iterable[str]) -> set[str]:
