@@ -161,6 +161,7 @@ async def ingest(
         now = datetime.now(UTC)
         report = RunReport(run_id=uuid.uuid4().hex[:12], started_at=now)
         known = persist.open_warehouse(paths)
+        report.quarantined.extend(known.quarantined)
 
         due = [f for f in settings.feeds if health.is_due(known.states.get(f.url), now)]
         report.skipped = [f for f in settings.feeds if f not in due]

@@ -29,6 +29,7 @@ class Known:
     available: bool = True  # False: not even readable; the run goes on blind and spools
     holder: str | None = None  # who kept us from writing at the start, if anyone
     loaded_spool: int = 0
+    quarantined: tuple[str, ...] = ()  # "directory: reason" of spool batches moved aside
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,32 @@ def open_warehouse(paths: Paths, *, wait_seconds: float | None = None) -> Known:
     try:
         with db.write_connection(paths.db, wait_seconds=_wait(wait_seconds)) as con:
             db.migrate(con)
-            loaded = 0
-            for batch in spool.pending(spool_dir(paths)):
-                store.load_batch(con, batch)
-                spool.discard(batch)
-                loaded += 1
-            return Known(states=store.source_states(con), loaded_spool=loaded)
+            loaded, refused = _load_pending(con, paths)
+            return Known(
+                states=store.source_states(con),
+                loaded_spool=len(loaded),
+                quarantined=tuple(refused.values()),
+            )
     except db.WarehouseBusy as exc:
         return _known_read_only(paths, exc)
+
+
+def _load_pending(
+    con: duckdb.DuckDBPyConnection, paths: Paths
+) -> tuple[dict[Path, store.LoadCounts], dict[Path, str]]:
+    """Load every spool batch, oldest first; one the warehouse refuses is quarantined."""
+    loaded: dict[Path, store.LoadCounts] = {}
+    refused: dict[Path, str] = {}
+    for batch in spool.pending(spool_dir(paths)):
+        try:
+            loaded[batch] = store.load_batch(con, batch)
+        except store.UnloadableBatch as exc:  # it must not block the batches behind it
+            moved = spool.quarantine(batch, quarantine_dir(paths), str(exc))
+            log.error("spool batch cannot be loaded; moved to %s: %s", moved, exc)
+            refused[batch] = f"{moved}: {exc}"
+            continue
+        spool.discard(batch)
+    return loaded, refused
 
 
 def _known_read_only(paths: Paths, busy: db.WarehouseBusy) -> Known:
@@ -125,25 +144,12 @@ def save(
     try:
         with db.write_connection(paths.db, wait_seconds=_wait(wait_seconds)) as con:
             db.migrate(con)
-            mine = store.LoadCounts()
-            refused: dict[Path, str] = {}
-            for pending in spool.pending(spool_dir(paths)):
-                try:
-                    counts = store.load_batch(con, pending)
-                except store.UnloadableBatch as exc:  # never blocks the batches behind it
-                    moved = spool.quarantine(pending, quarantine_dir(paths), str(exc))
-                    log.error("spool batch cannot be loaded; moved to %s: %s", moved, exc)
-                    refused[pending] = f"{moved}: {exc}"
-                    continue
-                spool.discard(pending)
-                if pending == batch:
-                    mine = counts
+            loaded, refused = _load_pending(con, paths)
+            mine = loaded.get(batch, store.LoadCounts())
     except db.WarehouseBusy as exc:
         log.warning("%s: this run's results are kept in %s for the next run", exc, batch)
         return Saved(stored=False, batch=batch, holder=exc.holder)
     quarantined = tuple(refused.values())
     if batch in refused:
         return Saved(stored=False, batch=None, quarantined=quarantined)
-    return Saved(
-        stored=True, articles=mine.articles, matches=mine.matches, quarantined=quarantined
-    )
+    return Saved(stored=True, articles=mine.articles, matches=mine.matches, quarantined=quarantined)

@@ -29,6 +29,7 @@ class RunReport:
     saved: Saved | None = None
     new_articles: int = 0
     new_matches: int = 0
+    quarantined: list[str] = dataclasses.field(default_factory=list)  # spool batches refused
 
     def add_feeds(self, outcomes: Iterable[FeedOutcome]) -> None:
         self.outcomes.extend(outcomes)
@@ -152,6 +153,7 @@ class RunReport:
         self, saved: Saved, articles: Sequence[Article], matches: Sequence[dict[str, Any]]
     ) -> None:
         self.saved = saved
+        self.quarantined.extend(saved.quarantined)
         self.new_articles = saved.articles if saved.stored else len(articles)
         self.new_matches = (
             saved.matches if saved.stored else sum(1 for m in matches if m["matched"])
@@ -163,10 +165,10 @@ class RunReport:
             where = "NOT SAVED: the warehouse refused this run's batch (quarantined)"
         else:
             where = "saved" if saved and saved.stored else "kept in the spool for the next run"
-        if saved is not None and saved.quarantined:
+        if self.quarantined:
             where += (
-                f"; {len(saved.quarantined)} spool batch(es) could not be loaded and were "
-                f"moved aside: {'; '.join(saved.quarantined)}"
+                f"; {len(self.quarantined)} spool batch(es) could not be loaded and were "
+                f"moved aside: {'; '.join(self.quarantined)}"
             )
         state = (
             " — DEGRADED: no feed could be reached; is the network down?"
@@ -186,7 +188,7 @@ class RunReport:
             "stored": bool(self.saved and self.saved.stored),
             "lock_holder": self.saved.holder if self.saved else None,
             "spool_batch": str(self.saved.batch) if self.saved and self.saved.batch else None,
-            "quarantined": list(self.saved.quarantined) if self.saved else [],
+            "quarantined": self.quarantined,
             "feeds": [
                 {
                     "source": o.source,
