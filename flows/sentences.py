@@ -1,0 +1,34 @@
+"""Sentence and paragraph boundaries: the windows in which the matcher looks for every group."""
+
+from __future__ import annotations
+
+import re
+
+# A line break, or end punctuation and spaces before anything but a lowercase letter; the
+# leading character class lets the regex engine skip ahead (4x faster than an alternation).
+_BREAK = re.compile(r"[\n.!?…](?:(?<=\n)\s*|[.!?…]*[\"'”’»)\]]*[ \t]+(?![a-z\s]))")
+# Tokens that end with a full stop without ending a sentence (titles, ranks, shorthand).
+_ABBREVIATION_TEXT = (
+    "Mr Mrs Ms Dr St Gen Col Lt Maj Capt Adm Sgt Prof Sen Rep Gov No Nr Mme Hr gen płk ppłk mjr "
+    "kpt adm dr prof inż ks św tzw np ok tys mln mld ul ca bzw wg Wlk"
+)
+_ABBREVIATIONS = frozenset(_ABBREVIATION_TEXT.split())
+
+
+def sentence_starts(
+    text: str, start: int = 0, stop: int | None = None
+) -> tuple[list[int], list[int]]:
+    """Offsets where sentences and paragraphs (lines) of text[start:stop] start."""
+    sentences, paragraphs = [start], [start]
+    for m in _BREAK.finditer(text, start, len(text) if stop is None else stop):
+        begin, end = m.span()
+        if text[begin] == "\n":
+            paragraphs.append(end)
+        else:
+            # no space in the 12 characters before: the token runs from the start of the text
+            word = text.rfind(" ", max(start, begin - 12), begin) + 1 or start
+            token = text[word:begin]
+            if "." in token or (len(token) == 1 and token.isupper()) or token in _ABBREVIATIONS:
+                continue  # "U.S. Navy", "J. Smith", "Gen. Smith"
+        sentences.append(end)
+    return sentences, paragraphs
