@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
@@ -24,7 +24,7 @@ class CompiledTopic:
     topic: Topic
     version: str
     automaton: Any  # ahocorasick.Automaton, see flows.aliases.build_automaton
-    entity_of: dict[str, int]  # plain-word key -> its entity
+    entity_of: dict[str, int] = field(hash=False)  # plain-word key -> its entity
     names: tuple[str, ...]
     name_order: tuple[int, ...]  # the entity's place among the names sorted
     groups: tuple[frozenset[str], ...]

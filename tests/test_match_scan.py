@@ -7,7 +7,7 @@ import random
 import pytest
 
 from flows.aliases import _sorted_scan, build_automaton, scan
-from flows.match import _snippet
+from flows.match import _snippet, compile_topic
 from flows.sentences import sentence_starts
 from flows.topic import Topic
 
@@ -83,3 +83,8 @@ def test_sentence_bounds_within_a_larger_text_match_the_text_alone() -> None:
         alone = sentence_starts(body)
         assert [s - len(prefix) for s in sentences] == alone[0]
         assert [s - len(prefix) for s in lines] == alone[1]
+
+
+def test_a_compiled_topic_stays_hashable() -> None:
+    compiled = compile_topic(OVERLAPS)
+    assert {compiled: 1}[compiled] == 1  # its key -> entity dict takes no part in the hash
