@@ -141,8 +141,8 @@ def unseen_keys(con: duckdb.DuckDBPyConnection, keys: Iterable[str]) -> set[str]
     wanted = sorted(set(keys))
     if not wanted:
         return set()
-    # DuckDB answers a constant key list with lookups in the primary-key index (up to
-    # index_scan_max_count keys, 2048); a join with the list scanned every stored key instead.
+    # DuckDB answers a constant key list with lookups in the primary-key index while fewer than
+    # max(2048, 0.1 % of the rows) match; a join with the list scanned every stored key instead.
     rows = con.execute(
         "SELECT key FROM article_keys WHERE list_contains(?::VARCHAR[], key)", [wanted]
     ).fetchall()
