@@ -45,7 +45,7 @@ def _settings(paths: Paths) -> Settings:
         _fail(EXIT_CONFIG, str(exc))
 
 
-def run_ingest(paths: Paths) -> dict[str, Any]:
+def run_ingest(paths: Paths, *, fan_out: int = 0) -> dict[str, Any]:
     """Validate, then run the ingest flow; config and warehouse problems exit with their codes."""
     _settings(paths)  # fail before anything is written
     from flows import prefect_env
@@ -56,10 +56,21 @@ def run_ingest(paths: Paths) -> dict[str, Any]:
     from flows.runlock import AlreadyRunning
     from warehouse.db import WarehouseError
 
-    forkserver()  # the extraction workers' parent loads trafilatura while Prefect starts
+    if fan_out:
+        from prefect.settings import PREFECT_API_URL
+
+        if not PREFECT_API_URL.value():  # the temporary server has no workers to fan out to
+            _fail(EXIT_CONFIG, "--fan-out needs a Prefect server: set PREFECT_API_URL")
+    else:  # fanned out, the pages are extracted on the workers
+        forkserver()  # the extraction workers' parent loads trafilatura while Prefect starts
     try:
         result: dict[str, Any] = asyncio.run(
-            ingest_flow(sources=str(paths.sources), db=str(paths.db), topics=str(paths.topics))
+            ingest_flow(
+                sources=str(paths.sources),
+                db=str(paths.db),
+                topics=str(paths.topics),
+                fan_out=fan_out,
+            )
         )
     except AlreadyRunning as exc:
         _fail(EXIT_BUSY, str(exc))
@@ -71,9 +82,22 @@ def run_ingest(paths: Paths) -> dict[str, Any]:
 
 
 @app.command()
-def ingest(sources: SourcesOpt = None, db: DbOpt = None, topics: TopicsOpt = None) -> None:
+def ingest(
+    sources: SourcesOpt = None,
+    db: DbOpt = None,
+    topics: TopicsOpt = None,
+    fan_out: Annotated[
+        int,
+        typer.Option(
+            "--fan-out",
+            min=0,
+            help="spread the pages over N collect-pages runs on Prefect workers "
+            "(needs PREFECT_API_URL; README: Scale-out)",
+        ),
+    ] = 0,
+) -> None:
     """Fetch the feeds, extract new articles, match them and store everything."""
-    result = run_ingest(resolve_paths(sources=sources, db=db, topics=topics))
+    result = run_ingest(resolve_paths(sources=sources, db=db, topics=topics), fan_out=fan_out)
     _print_ingest(result)
 
 

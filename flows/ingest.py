@@ -5,29 +5,31 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 
-from flows import health, persist, stories
+from flows import fanout, health, pages, persist, stories
 from flows.articles import build_article, story_id
 from flows.config import FeedSettings, FetchSettings, Settings, settings_for
-from flows.extract import ExtractionPool
 from flows.feeds import NotAFeed, parse_response
 from flows.fetch import Fetcher
 from flows.match import compile_topic, match_text
+from flows.pages import Page
 from flows.report import RunReport
 from flows.runlock import single_run
-from warehouse.records import Article, Entry, Extracted, FeedOutcome, FetchResult
+from warehouse.records import Article, Entry, FeedOutcome, FetchResult
 
 # Worth a second try within the run; a timeout is not (it already cost the whole deadline).
 TRANSIENT = frozenset({"connect_error", "read_error", "http_502", "http_503", "http_504"})
 GROUPING_WINDOW = timedelta(days=14)  # copies of a story appear within days, not months
-IN_FLIGHT_BATCHES = 3  # page batches started at once: the next one's pages queue behind these
+# Fills a run's Collected with the pages of its new entries: here, or on Prefect workers.
+Collector = Callable[[Sequence[Entry], "Collected"], Awaitable[None]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,44 +120,35 @@ async def fetch_feed(
     )
 
 
-@task(name="pages", task_run_name="pages {first}–{last}", cache_policy=NO_CACHE)
-async def fetch_and_extract(
-    fetcher: Fetcher,
-    pool: ExtractionPool,
-    entries: Sequence[Entry],
-    limits: FetchSettings,
-    first: int,
-    last: int,
-    in_flight: asyncio.Semaphore,
-) -> list[tuple[Entry, FetchResult | None, Extracted | None]]:
-    """Download a batch of article pages, each extracted in a worker as soon as it arrives."""
-
-    async def one(entry: Entry) -> tuple[Entry, FetchResult | None, Extracted | None]:
-        if not entry.link:
-            return entry, None, None
-        async with in_flight:  # bounds the pages held in memory, fetched but not extracted
-            page = await fetcher.fetch(
-                entry.link,
-                max_bytes=limits.max_page_bytes,
-                accept="text/html, application/xhtml+xml;q=0.9, */*;q=0.5",
-            )
-            extracted = (
-                await pool.extract((entry.key, page.body, page.final_url)) if page.ok else None
-            )
-        return entry, dataclasses.replace(page, body=b""), extracted
-
-    return list(await asyncio.gather(*(one(e) for e in entries)))
-
-
 @flow(name="ingest")
 async def ingest(
     sources: str | None = None,
     db: str | None = None,
     topics: str | None = None,
+    fan_out: int = 0,
+    handoff: str | None = None,
 ) -> dict[str, Any]:
-    """One ingest run; returns its report as plain data."""
-    log = get_run_logger()
+    """One ingest run; returns its report as plain data.
+
+    fan_out > 0: the pages go to that many `collect-pages` flow runs on Prefect workers
+    (flows/fanout.py), through files in `handoff` (default: beside the warehouse).
+    """
     settings = settings_for(sources=sources, db=db, topics=topics)
+    if fan_out > 0:
+        directory = Path(handoff) if handoff else settings.paths.data_dir / "handoff"
+        return await _run(settings, fanout.collector(settings, fan_out, directory))
+    return await _run(settings, _collect_here(settings))
+
+
+def _collect_here(settings: Settings) -> Collector:
+    async def collect(entries: Sequence[Entry], collected: Collected) -> None:
+        await pages.fetch_pages(settings, entries, collected.add)
+
+    return collect
+
+
+async def _run(settings: Settings, collect: Collector) -> dict[str, Any]:
+    log = get_run_logger()
     paths = settings.paths
     with single_run(paths.data_dir / "ingest.lock"):
         now = datetime.now(UTC)
@@ -172,7 +165,8 @@ async def ingest(
 
         entries = _new_entries(settings, fetched, known)
         log.info("%d new entries; fetching and extracting their pages", len(entries))
-        collected = await _collect(settings, entries, now, report.run_id, log)
+        collected = Collected(now=now, run_id=report.run_id)
+        await collect(entries, collected)
         articles = _fresh_articles(settings, collected, known)
         story_ids, signatures = _group(settings, articles, collected.signatures, known, now)
         matches = _score(settings, articles, now)
@@ -185,7 +179,7 @@ async def ingest(
         saved = persist.save(paths, report.batch_name(), rows)
         report.finish(saved, articles, matches)
         log.info(report.summary_line())
-        return report.as_dict()
+        return report.as_dict() | ({"fan_out": collected.handed} if collected.handed else {})
 
 
 async def _fetch_feeds(
@@ -233,55 +227,25 @@ def _new_entries(
 class Collected:
     """Articles built from new entries, with the key of the entry each came from."""
 
+    now: datetime
+    run_id: str
     pairs: list[tuple[str, Article]] = dataclasses.field(default_factory=list)
     pages: list[tuple[Entry, FetchResult]] = dataclasses.field(default_factory=list)
     # signed while later batches extract; None: too short to compare
     signatures: dict[str, stories.Signature | None] = dataclasses.field(default_factory=dict)
+    handed: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # fan-out runs
 
-
-async def _collect(
-    settings: Settings,
-    entries: Sequence[Entry],
-    now: datetime,
-    run_id: str,
-    log: Any,
-) -> Collected:
-    size = settings.extract.batch_size
-    batches = [entries[i : i + size] for i in range(0, len(entries), size)]
-    collected = Collected()
-    if not batches:
-        return collected
-    gate = asyncio.Semaphore(IN_FLIGHT_BATCHES)
-
-    async with Fetcher(settings.fetch) as fetcher:
-        with ExtractionPool(settings.extract) as pool:
-            # enough pages in flight to keep every connection and the workers' queue busy
-            in_flight = asyncio.Semaphore(settings.fetch.max_connections + 2 * pool.window)
-
-            async def one(i: int, batch: Sequence[Entry]) -> None:
-                async with gate:
-                    got = await fetch_and_extract(
-                        fetcher,
-                        pool,
-                        batch,
-                        settings.fetch,
-                        i * size + 1,
-                        i * size + len(batch),
-                        in_flight,
-                    )
-                for entry, page, extracted in got:
-                    article = build_article(entry, page, extracted, now=now, run_id=run_id)
-                    collected.pairs.append((entry.key, article))
-                    if article.key not in collected.signatures:  # the first copy is kept
-                        collected.signatures[article.key] = stories.sign(
-                            article.key, story_id(article.key), article.text
-                        )
-                    if page is not None:
-                        collected.pages.append((entry, page))
-                log.info("pages: %d/%d", len(collected.pairs), len(entries))
-
-            await asyncio.gather(*(one(i, b) for i, b in enumerate(batches)))
-    return collected
+    def add(self, got: Sequence[Page]) -> None:
+        """Articles from a batch of fetched and extracted pages."""
+        for entry, page, extracted in got:
+            article = build_article(entry, page, extracted, now=self.now, run_id=self.run_id)
+            self.pairs.append((entry.key, article))
+            if article.key not in self.signatures:  # the first copy is kept
+                self.signatures[article.key] = stories.sign(
+                    article.key, story_id(article.key), article.text
+                )
+            if page is not None:
+                self.pages.append((entry, page))
 
 
 def _fresh_articles(

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from flows.config import ConfigError, Paths
+from flows.fanout import COLLECT_DEPLOYMENT
 from flows.serve import (
     DEPLOYMENT_NAME,
     Schedules,
@@ -104,15 +105,19 @@ def test_prefect_yaml_matches_the_flows_and_the_defaults() -> None:
         {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $NEWSWATCH_CLONE }}"}}
     ]
     crons = {"ingest": Schedules().ingest_cron, "digest": Schedules().digest_cron}
-    assert {d.name for d in model.deployments} == set(crons)
+    collect_flow, collect_name = COLLECT_DEPLOYMENT.split("/")
+    assert {d.name for d in model.deployments} == {*crons, collect_name}
     for d, written in zip(model.deployments, raw["deployments"], strict=True):
         assert d.work_pool is not None and d.work_pool.name == "newswatch"
-        [schedule] = written["schedules"]
         assert d.name is not None
-        assert (schedule["cron"], schedule["timezone"]) == (crons[d.name], Schedules().timezone)
         path, _, attr = (d.entrypoint or "").partition(":")
         assert (ROOT / path).is_file()
         flow = getattr(importlib.import_module(path.removesuffix(".py").replace("/", ".")), attr)
+        if d.name == collect_name:  # started by an ingest's fan-out, never by a schedule
+            assert flow.name == collect_flow and "schedules" not in written and not d.parameters
+            continue
+        [schedule] = written["schedules"]
+        assert (schedule["cron"], schedule["timezone"]) == (crons[d.name], Schedules().timezone)
         assert flow.name == d.name
         accepted = set(inspect.signature(flow.fn).parameters)
         assert set(d.parameters) <= accepted, set(d.parameters) - accepted

@@ -192,9 +192,10 @@ def test_a_batch_that_can_never_load_is_quarantined_and_blocks_nothing(
     assert moved.startswith(str(paths.data_dir / "quarantine" / "0-old")) and reason in moved
     kept = paths.data_dir / "quarantine" / "0-old"
     assert (kept / "articles.jsonl").exists()  # nothing deleted: an analyst can repair it
-    assert reason in (kept / "REASON.txt").read_text() and "move this directory back" in (
-        kept / "REASON.txt"
-    ).read_text()
+    assert (
+        reason in (kept / "REASON.txt").read_text()
+        and "move this directory back" in (kept / "REASON.txt").read_text()
+    )
     assert spool.pending(spool_dir) == []
     with db.read_connection(paths.db) as con:
         stored = con.execute("SELECT key FROM articles ORDER BY key").fetchall()

@@ -1,0 +1,141 @@
+"""Scale-out: an ingest's pages fanned out to Prefect process workers, one warehouse writer.
+
+The ingest run, on the warehouse's host, keeps everything that touches DuckDB: the feeds'
+states, the feeds themselves, which entries are new, story grouping, matching and the save.
+Only the pages, where the time goes, travel: the new entries, grouped by feed, become
+`collect-pages` flow runs of the COLLECT_DEPLOYMENT deployment, which process workers on
+any machine pick up. Entries and results are JSON files in a handoff directory that every
+machine reaches (on one machine: beside the warehouse). Workers never open the warehouse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.states import Cancelled
+from pydantic import TypeAdapter
+
+from flows import pages
+from flows.config import Settings, settings_for
+from flows.pages import Page
+from warehouse.records import Entry, FetchResult
+
+if TYPE_CHECKING:
+    from flows.ingest import Collected, Collector
+
+COLLECT_DEPLOYMENT = "collect-pages/newswatch-collect"
+POLL_SECONDS = 1.0  # how often the ingest asks the server whether a collect run has finished
+# A collect run not finished by then (no worker polling the pool, a worker gone) is cancelled
+# and its entries are stored from their feed items: the ingest never waits forever.
+TIMEOUT_SECONDS = 1800.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Handed:
+    """What a collect-pages run hands back: its pages, and who did the work."""
+
+    host: str
+    pid: int
+    worker_pid: int  # the process worker that started the run
+    pages: list[Page]
+
+
+_ENTRIES = TypeAdapter(list[Entry])
+_HANDED = TypeAdapter(Handed)
+
+
+@flow(name="collect-pages")
+async def collect_pages(handoff: str, sources: str | None = None) -> int:
+    """Fetch and extract the pages of `<handoff>.in.json`'s entries into `<handoff>.out.json`."""
+    settings = settings_for(sources=sources)
+    entries = _ENTRIES.validate_json(Path(f"{handoff}.in.json").read_bytes())
+    got: list[Page] = []
+    await pages.fetch_pages(settings, entries, got.extend)
+    handed = Handed(socket.gethostname(), os.getpid(), os.getppid(), got)
+    _write(Path(f"{handoff}.out.json"), _HANDED.dump_json(handed))
+    return len(got)
+
+
+def split_by_feed(entries: Sequence[Entry], groups: int) -> list[list[Entry]]:
+    """At most `groups` groups of whole feeds, as even in entries as a greedy split makes them."""
+    by_feed: dict[str, list[Entry]] = {}
+    for entry in entries:
+        by_feed.setdefault(entry.feed_url, []).append(entry)
+    parts: list[list[Entry]] = [[] for _ in range(min(groups, len(by_feed)))]
+    for feed in sorted(by_feed.values(), key=len, reverse=True):
+        min(parts, key=len).extend(feed)
+    return parts
+
+
+def collector(settings: Settings, groups: int, directory: Path) -> Collector:
+    """Collect a run's pages through `groups` collect-pages runs, handing off in `directory`."""
+
+    async def collect(entries: Sequence[Entry], collected: Collected) -> None:
+        log = get_run_logger()
+        parts = split_by_feed(entries, groups)
+        if not parts:
+            return
+        directory.mkdir(parents=True, exist_ok=True)
+        log.info("%d entries fanned out to %d collect-pages runs", len(entries), len(parts))
+
+        async def one(k: int, part: list[Entry]) -> None:
+            base = directory / f"{collected.run_id}-{k + 1}"
+            _write(Path(f"{base}.in.json"), _ENTRIES.dump_json(part))
+            run = await run_deployment(  # type: ignore[misc]  # sync_compatible: a coroutine here
+                COLLECT_DEPLOYMENT,
+                parameters={"handoff": str(base), "sources": str(settings.paths.sources)},
+                flow_run_name=f"pages {collected.run_id} {k + 1}/{len(parts)}",
+                timeout=TIMEOUT_SECONDS,
+                poll_interval=POLL_SECONDS,
+            )
+            out = Path(f"{base}.out.json")
+            state = run.state.name if run.state else "unknown"
+            if run.state is None or not run.state.is_final():
+                state = f"unfinished after {TIMEOUT_SECONDS:g} s ({state}; cancelled)"
+                await _cancel(run.id)
+            if run.state is not None and run.state.is_completed() and out.exists():
+                handed = _HANDED.validate_json(out.read_bytes())
+                collected.add(handed.pages)
+                collected.handed.append(
+                    {"run": run.name, "pages": len(handed.pages), "host": handed.host}
+                    | {"pid": handed.pid, "worker_pid": handed.worker_pid}
+                )
+                log.info("pages: %d from %s (%s)", len(handed.pages), run.name, handed.host)
+            else:  # stored from their feed items, as a failed page fetch is: nothing is lost
+                error = f"collect-pages run {run.name} ended {state}"
+                log.error("%s; its %d entries keep their feed summaries", error, len(part))
+                collected.add([(e, _not_collected(e, error), None) for e in part])
+            for name in (f"{base}.in.json", f"{base}.out.json"):
+                Path(name).unlink(missing_ok=True)
+
+        await asyncio.gather(*(one(k, part) for k, part in enumerate(parts)))
+
+    return collect
+
+
+async def _cancel(flow_run_id: UUID) -> None:
+    async with get_client() as client:
+        await client.set_flow_run_state(flow_run_id, Cancelled(), force=True)
+
+
+def _not_collected(entry: Entry, error: str) -> FetchResult | None:
+    if not entry.link:
+        return None
+    return FetchResult(url=entry.link, status="not_collected", error=error)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Whole or not at all: a reader on another machine never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
