@@ -21,6 +21,7 @@ from flows.config import FetchSettings
 from flows.feeds import SUMMARY_MAX, TITLE_MAX, NotAFeed, _plain_text, parse_response
 from flows.fetch import Fetcher
 from tests.conftest import ROOT
+from tests.test_feeds import _CORPUS_NOT_FEEDS
 from warehouse.records import FetchResult, ParsedFeed
 
 # Beside the repository, as in CI (../shared); conftest clears NEWSWATCH_* variables before
@@ -44,17 +45,7 @@ _BOMS = (
 )
 # What parse_feed already calls not a feed when it reads these files from disk
 # (test_feeds.py::test_feedparser_corpus_gives_a_feed_or_not_a_feed); HTTP changes none of it.
-NOT_FEEDS = {
-    "illformed/rss_empty_document.xml",
-    "json/example.json",
-    *(
-        f"wellformed/cdf/channel_{name}.xml"
-        for name in (
-            "abstract_map_description", "abstract_map_tagline", "href_map_link",
-            "href_map_links", "lastmod", "lastmod_parsed", "title",
-        )
-    ),
-}  # fmt: skip
+NOT_FEEDS = _CORPUS_NOT_FEEDS
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from datetime import UTC, datetime
@@ -12,10 +11,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from flows.feeds import SUMMARY_MAX, TITLE_MAX, NotAFeed, parse_feed
+from tests.conftest import ROOT
 from warehouse.records import Entry, ParsedFeed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
-CORPUS = Path(os.environ.get("NEWSWATCH_FEED_CORPUS", "/work/shared/corpora/feedparser"))
+CORPUS = ROOT.parent / "shared" / "corpora" / "feedparser"  # ../shared beside the clone, as in CI
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 FEED_URL = "https://news.example.pl/feeds/rss.xml"
 

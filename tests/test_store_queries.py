@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tests.test_warehouse import article
 from warehouse import db, spool, store
 
 START = datetime(2026, 11, 16, tzinfo=UTC)
@@ -14,27 +15,7 @@ TOPIC = "t"
 
 
 def _row(key: str, published: datetime | None, seen: datetime, story: str) -> dict[str, Any]:
-    return {
-        "key": key,
-        "url": key,
-        "source": "A",
-        "feed_url": "https://a.example/feed",
-        "guid": None,
-        "title": key,
-        "author": None,
-        "published_at": published,
-        "first_seen_at": seen,
-        "language": "en",
-        "site_name": None,
-        "summary": "s",
-        "text": "body",
-        "extraction": "trafilatura",
-        "page_status": "ok",
-        "extract_error": None,
-        "content_hash": "h",
-        "story_id": story,
-        "run_id": "r1",
-    }
+    return article(key, title=key, published_at=published, first_seen_at=seen, story_id=story)
 
 
 def _load(path: Path, rows: list[tuple[str, datetime | None, datetime, str, bool]]) -> None:
