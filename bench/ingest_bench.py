@@ -873,13 +873,13 @@ def traced_main(argv: list[str]) -> None:
     from flows import extract as fx
     from flows import fetch as ff
     from flows import ingest as ing
+    from flows import pages as pg
 
     trace.mark("imports_done")
     wrapped = []
     for owner, attr in [
         (ing, "_fetch_feeds"),
         (ing, "_new_entries"),
-        (ing, "_collect"),
         (ing, "_fresh_articles"),
         (ing, "_group"),
         (ing, "_score"),
@@ -892,6 +892,8 @@ def traced_main(argv: list[str]) -> None:
     ]:
         if trace.wrap(owner, attr):
             wrapped.append(f"{getattr(owner, '__name__', owner)}.{attr}")
+    if trace.wrap(pg, "fetch_pages", "_collect"):  # the span the breakdown calls _collect
+        wrapped.append("flows.pages.fetch_pages")
     orig_fetch = ff.Fetcher.fetch
     # The flow's first statement reads the settings: Prefect is up by then.
     for attr in ("settings_for", "load_settings"):

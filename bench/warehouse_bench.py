@@ -36,7 +36,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,6 +52,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 import synthetic_warehouse as synth  # noqa: E402  (bench/ is not a package)
+from ingest_bench import _git_state  # noqa: E402  (the same record of the commit measured)
 
 from flows import digest as digest_flow  # noqa: E402
 from flows import persist  # noqa: E402
@@ -465,19 +465,6 @@ def table(results: dict[str, Any]) -> list[str]:
         lines.append(f"{'file growth from the writes':34} {growth:>19,} B")
         lines.append(f"{'articles: last row group':34} {last:>19,} rows (each save rewrites it)")
     return lines
-
-
-def _git_state() -> dict[str, Any]:
-    exe = shutil.which("git")
-    if exe is None:
-        return {}
-
-    def git(*a: str) -> str:
-        done = subprocess.run([exe, *a], cwd=ROOT, capture_output=True, text=True, check=False)
-        return done.stdout
-
-    changed = [line[3:] for line in git("status", "--porcelain").splitlines() if line.strip()]
-    return {"commit": git("rev-parse", "--short", "HEAD").strip(), "changed_files": changed}
 
 
 def main() -> None:
