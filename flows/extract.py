@@ -126,6 +126,7 @@ class ExtractionPool:
         function: ExtractFn = extract_page,  # tests pass a module-level fault injector
         max_tasks: int = 500,  # then the worker is replaced: a 1.5 MB page leaves +120 MB RSS
         window: int | None = None,  # pages in flight per call; bounds the parent's memory
+        close_in_background: bool = False,  # leaving `with` returns before the workers stop
     ) -> None:
         self.workers = settings.workers or os.cpu_count() or 1
         self.max_bytes = settings.max_html_bytes
@@ -133,6 +134,9 @@ class ExtractionPool:
         self.function = function
         self.max_tasks = max_tasks
         self.window = window or 4 * self.workers
+        # Stopping takes ~0.4 s (SHUTDOWN_GRACE_SECONDS, then the joins): a caller with other
+        # work to do, such as saving a run, need not wait for it.
+        self.close_in_background = close_in_background
         self._pool: ProcessPool | None = None
         self._generation = 0  # which pool a future belongs to: a broken pool is replaced
         self._lock = threading.Lock()
@@ -150,6 +154,12 @@ class ExtractionPool:
         if self._waiters is not None:
             self._waiters.shutdown(cancel_futures=True)
             self._waiters = None
+        if self.close_in_background:  # not a daemon: the interpreter waits for it at exit
+            threading.Thread(target=self._stop_locked, name="extraction-pool-stop").start()
+        else:
+            self._stop_locked()
+
+    def _stop_locked(self) -> None:
         with self._lock:
             self._stop()
 

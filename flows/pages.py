@@ -64,7 +64,7 @@ async def fetch_pages(
     done = 0
 
     async with Fetcher(settings.fetch) as fetcher:
-        with ExtractionPool(settings.extract) as pool:
+        with ExtractionPool(settings.extract, close_in_background=True) as pool:
             # enough pages in flight to keep every connection and the workers' queue busy
             in_flight = asyncio.Semaphore(settings.fetch.max_connections + 2 * pool.window)
 
