@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from lxml import etree, html
 
-from reports.render import clean_header, render, safe_url
+from reports.render import EMAIL_LIST_MAX, clean_header, render, safe_url
 from warehouse.records import Coverage, Digest, FailingFeed, Story
 
 LONDON = ZoneInfo("Europe/London")
@@ -217,6 +217,17 @@ def test_full_report_has_every_story_in_full() -> None:
     assert sum(s.why in visible_text(email.html) for s in d.stories) == 5
     assert "MORE STORIES" not in full.text and "Full report" not in full.text
     assert "(full report)" in html.document_fromstring(full.html).findtext(".//title")
+
+
+def test_a_heavy_week_lists_at_most_a_hundred_stories_and_stays_under_gmails_clip() -> None:
+    d = digest(600, top=10)
+    email, full = render(d), render(d, full=True)
+    listed = [s for s in d.stories if s.url in email.html]
+    assert len(listed) == 10 + EMAIL_LIST_MAX and listed == list(d.stories[: len(listed)])
+    assert "and 490 more stories in the full report" in visible_text(email.html)
+    assert "and 490 more stories in the full report" in flat(email.text)
+    assert len(email.html.encode()) < 100_000  # Gmail clips at ~102 KB
+    assert all(s.url in full.html for s in d.stories) and "more stories in" not in full.text
 
 
 def test_document_basics_and_size_of_fifty_stories() -> None:
