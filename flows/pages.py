@@ -1,4 +1,7 @@
-"""Article pages of new entries: downloaded, then extracted in worker processes, in batches.
+"""Article pages of new entries: each downloaded, then extracted in a worker process at once.
+
+Prefect sees them as tasks of a batch (100 pages) each; within a batch, a page goes to the
+extraction workers as soon as it arrives, so downloading and extracting overlap throughout.
 
 Used by the ingest flow on its own machine, and by the fan-out's `collect-pages` runs on
 Prefect workers (flows/fanout.py).
