@@ -198,6 +198,18 @@ class Room:
         return 404, {"Content-Type": "text/plain"}, b"not here"
 
 
+def story_feeds(room: Room, name: str, feeds: int, per_feed: int, first: int) -> dict[str, str]:
+    """`feeds` feeds of `per_feed` distinct stories each (numbered from `first`): name -> URL."""
+    urls = {}
+    for f in range(feeds):
+        path = f"/{name.lower()}{f}.xml"
+        urls[f"{name} {f}"] = room.add_feed(path)
+        for j in range(per_feed):
+            n = first + f * per_feed + j
+            room.add_items(path, room.item_for(story(n), when=n))
+    return urls
+
+
 def rss(items: list[Item]) -> str:
     parts = []
     for it in items:

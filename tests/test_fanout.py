@@ -21,7 +21,7 @@ import pytest
 
 from flows import fanout
 from tests.conftest import ROOT
-from tests.faults_support import Room, duplicates, rows, sources_yaml, story
+from tests.faults_support import Room, duplicates, rows, sources_yaml, story, story_feeds
 
 pytestmark = [
     pytest.mark.prefect,
@@ -86,13 +86,7 @@ def test_two_process_workers_share_the_pages_and_one_run_writes(tmp_path: Path) 
     db_path = tmp_path / "warehouse" / "w.duckdb"
     try:
         with Room(page_delay=0.05) as room:
-            feeds = {}
-            for f in range(4):
-                path = f"/group{f}.xml"
-                feeds[f"Group {f}"] = room.add_feed(path)
-                for j in range(6):
-                    n = 200_000 + f * 10 + j
-                    room.add_items(path, room.item_for(story(n), when=n))
+            feeds = story_feeds(room, "Group", feeds=4, per_feed=6, first=200_000)
             sources = tmp_path / "sources.yaml"
             sources.write_text(sources_yaml(feeds), encoding="utf-8")
 

@@ -39,6 +39,7 @@ from tests.faults_support import (
     sources_yaml,
     start_ingest,
     story,
+    story_feeds,
 )
 from tests.test_warehouse import held_lock
 from warehouse import db, spool
@@ -733,13 +734,7 @@ def test_a_thousand_pages_keep_memory_flat(prefect_api: str, tmp_path: Path) -> 
     db_path = tmp_path / "warehouse" / "w.duckdb"
     padding = "<script>var ads = '" + "x" * 190_000 + "';</script></body>"
     with Room() as room:
-        feeds = {}
-        for f in range(20):
-            path = f"/many{f}.xml"
-            feeds[f"Many {f}"] = room.add_feed(path)
-            for j in range(50):
-                n = 100_000 + f * 50 + j
-                room.add_items(path, room.item_for(story(n), when=n))
+        feeds = story_feeds(room, "Many", feeds=20, per_feed=50, first=100_000)
         for page in room.pages:  # ~200 KB each, as heavy pages are: any page kept would show
             room.pages[page] = room.pages[page].replace("</body>", padding)
         child = start_ingest(
