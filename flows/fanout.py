@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.states import Cancelled
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from flows import pages
 from flows.config import Settings, settings_for
@@ -103,8 +103,10 @@ def collector(settings: Settings, groups: int, directory: Path) -> Collector:
             if run.state is None or not run.state.is_final():
                 state = f"unfinished after {TIMEOUT_SECONDS:g} s ({state}; cancelled)"
                 await _cancel(run.id)
-            if run.state is not None and run.state.is_completed() and out.exists():
-                handed = _HANDED.validate_json(out.read_bytes())
+            handed = _read_handed(out) if run.state and run.state.is_completed() else None
+            if handed is None and run.state is not None and run.state.is_completed():
+                state = f"{state}, but its handoff file {out} is missing or unreadable"
+            if handed is not None:
                 collected.add(handed.pages)
                 collected.handed.append(
                     {"run": run.name, "pages": len(handed.pages), "host": handed.host}
@@ -121,6 +123,13 @@ def collector(settings: Settings, groups: int, directory: Path) -> Collector:
         await asyncio.gather(*(one(k, part) for k, part in enumerate(parts)))
 
     return collect
+
+
+def _read_handed(path: Path) -> Handed | None:
+    try:
+        return _HANDED.validate_json(path.read_bytes())
+    except (OSError, ValidationError):
+        return None
 
 
 async def _cancel(flow_run_id: UUID) -> None:

@@ -151,3 +151,30 @@ def test_a_collect_run_no_worker_takes_is_cancelled_and_its_entries_kept(
     assert kept == [("not_collected", "summary")] * 3  # the feed's summary, as for a failed page
     errors = rows(db_path, "SELECT error FROM fetch_log WHERE status = 'not_collected'")
     assert len(errors) == 3 and all("unfinished after 3 s" in e for (e,) in errors), errors
+
+
+def test_a_handoff_file_that_is_missing_or_not_ours_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "run-1.out.json"
+    assert fanout._read_handed(path) is None
+    path.write_text('{"host": "x", "pid": 1, "worker_pid": 1, "pages": [["not an entry"]]}')
+    assert fanout._read_handed(path) is None
+    path.write_bytes(b"\x00\xff{")
+    assert fanout._read_handed(path) is None
+    entry = fanout._ENTRIES.validate_python(
+        [
+            {
+                "key": "https://a.example/1",
+                "source": "A",
+                "feed_url": "https://a.example/feed",
+                "url": "https://a.example/1",
+                "link": "https://a.example/1",
+                "guid": None,
+                "title": "T",
+                "summary": "S",
+                "published_at": None,
+            }
+        ]
+    )[0]
+    handed = fanout.Handed("host", 2, 1, [(entry, None, None)])
+    path.write_bytes(fanout._HANDED.dump_json(handed))
+    assert fanout._read_handed(path) == handed
