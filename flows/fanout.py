@@ -99,14 +99,15 @@ def collector(settings: Settings, groups: int, directory: Path) -> Collector:
                 poll_interval=POLL_SECONDS,
             )
             out = Path(f"{base}.out.json")
-            state = run.state.name if run.state else "unknown"
-            if run.state is None or not run.state.is_final():
-                state = f"unfinished after {TIMEOUT_SECONDS:g} s ({state}; cancelled)"
+            state = run.state
+            if state is None or not state.is_final():
                 await _cancel(run.id)
-            handed = _read_handed(out) if run.state and run.state.is_completed() else None
-            if handed is None and run.state is not None and run.state.is_completed():
-                state = f"{state}, but its handoff file {out} is missing or unreadable"
-            if handed is not None:
+                handed: Handed | str = f"unfinished after {TIMEOUT_SECONDS:g} s (cancelled)"
+            elif not state.is_completed():
+                handed = state.name
+            else:
+                handed = _read_handed(out) or f"{state.name}, but {out} is missing or unreadable"
+            if isinstance(handed, Handed):
                 collected.add(handed.pages)
                 collected.handed.append(
                     {"run": run.name, "pages": len(handed.pages), "host": handed.host}
@@ -114,7 +115,7 @@ def collector(settings: Settings, groups: int, directory: Path) -> Collector:
                 )
                 log.info("pages: %d from %s (%s)", len(handed.pages), run.name, handed.host)
             else:  # stored from their feed items, as a failed page fetch is: nothing is lost
-                error = f"collect-pages run {run.name} ended {state}"
+                error = f"collect-pages run {run.name} ended {handed}"
                 log.error("%s; its %d entries keep their feed summaries", error, len(part))
                 collected.add([(e, _not_collected(e, error), None) for e in part])
             for name in (f"{base}.in.json", f"{base}.out.json"):
