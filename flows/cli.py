@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from flows.config import ConfigError, Paths, Settings, load_settings, resolve_paths
+
+if TYPE_CHECKING:
+    from flows.prefect_env import PrefectApi
 
 # Exit codes (DESIGN.md): 0 the run completed, even with failed feeds.
 EXIT_CONFIG = 2  # bad sources.yaml, topic file or environment variable
@@ -45,40 +49,53 @@ def _settings(paths: Paths) -> Settings:
         _fail(EXIT_CONFIG, str(exc))
 
 
-def run_ingest(paths: Paths, *, fan_out: int = 0) -> dict[str, Any]:
+def run_ingest(paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None) -> dict[str, Any]:
     """Validate, then run the ingest flow; config and warehouse problems exit with their codes."""
     _settings(paths)  # fail before anything is written
-    from flows import prefect_env
+    from flows.prefect_env import PrefectApi
 
-    prefect_env.configure(paths.data_dir)
-    from flows.extract import forkserver
-    from flows.ingest import ingest as ingest_flow
-    from flows.runlock import AlreadyRunning
-    from warehouse.db import WarehouseError
+    with contextlib.ExitStack() as stack:
+        if api is None:  # fanned out, the workers need a server the user runs
+            api = stack.enter_context(PrefectApi(paths.data_dir, temporary=not fan_out))
+        from flows.extract import forkserver
 
-    if fan_out:
-        from prefect.settings import PREFECT_API_URL
+        if not fan_out:  # fanned out, the pages are extracted on the workers
+            forkserver()  # the extraction workers' parent loads trafilatura while Prefect starts
+        from flows.ingest import ingest as ingest_flow
+        from flows.runlock import AlreadyRunning
+        from warehouse.db import WarehouseError
 
-        if not PREFECT_API_URL.value():  # the temporary server has no workers to fan out to
-            _fail(EXIT_CONFIG, "--fan-out needs a Prefect server: set PREFECT_API_URL")
-    else:  # fanned out, the pages are extracted on the workers
-        forkserver()  # the extraction workers' parent loads trafilatura while Prefect starts
-    try:
-        result: dict[str, Any] = asyncio.run(
-            ingest_flow(
-                sources=str(paths.sources),
-                db=str(paths.db),
-                topics=str(paths.topics),
-                fan_out=fan_out,
+        _ready(api)
+        if fan_out:
+            from prefect.settings import PREFECT_API_URL
+
+            if not PREFECT_API_URL.value():  # the temporary server has no workers to fan out to
+                _fail(EXIT_CONFIG, "--fan-out needs a Prefect server: set PREFECT_API_URL")
+        try:
+            result: dict[str, Any] = asyncio.run(
+                ingest_flow(
+                    sources=str(paths.sources),
+                    db=str(paths.db),
+                    topics=str(paths.topics),
+                    fan_out=fan_out,
+                )
             )
-        )
-    except AlreadyRunning as exc:
-        _fail(EXIT_BUSY, str(exc))
-    except WarehouseError as exc:
-        _fail(EXIT_WAREHOUSE, str(exc))
-    except ConfigError as exc:
-        _fail(EXIT_CONFIG, str(exc))
+        except AlreadyRunning as exc:
+            _fail(EXIT_BUSY, str(exc))
+        except WarehouseError as exc:
+            _fail(EXIT_WAREHOUSE, str(exc))
+        except ConfigError as exc:
+            _fail(EXIT_CONFIG, str(exc))
     return result
+
+
+def _ready(api: PrefectApi) -> None:
+    from flows.prefect_server import ServerError
+
+    try:
+        api.ready()
+    except ServerError as exc:
+        _fail(1, str(exc))
 
 
 @app.command()
@@ -106,7 +123,7 @@ ReportsOpt = Annotated[
 ]
 
 
-def run_digest(paths: Paths, **options: Any) -> dict[str, Any]:
+def run_digest(paths: Paths, *, api: PrefectApi | None = None, **options: Any) -> dict[str, Any]:
     """Validate, then run the digest flow."""
     settings = _settings(paths)
     from datetime import UTC, datetime
@@ -121,20 +138,23 @@ def run_digest(paths: Paths, **options: Any) -> dict[str, Any]:
         choose(settings.digest.timezone, now=datetime.now(UTC), **period_options)
     except PeriodError as exc:
         _fail(EXIT_CONFIG, str(exc))
-    prefect_env.configure(paths.data_dir)
-    from flows.digest import digest as digest_flow
-    from warehouse.db import WarehouseError
+    with contextlib.ExitStack() as stack:
+        if api is None:
+            api = stack.enter_context(prefect_env.PrefectApi(paths.data_dir))
+        from flows.digest import digest as digest_flow
+        from warehouse.db import WarehouseError
 
-    try:
-        result: dict[str, Any] = digest_flow(
-            db=str(paths.db),
-            sources=str(paths.sources),
-            topics=str(paths.topics),
-            reports=str(paths.reports),
-            **options,
-        )
-    except WarehouseError as exc:
-        _fail(EXIT_WAREHOUSE, str(exc))
+        _ready(api)
+        try:
+            result: dict[str, Any] = digest_flow(
+                db=str(paths.db),
+                sources=str(paths.sources),
+                topics=str(paths.topics),
+                reports=str(paths.reports),
+                **options,
+            )
+        except WarehouseError as exc:
+            _fail(EXIT_WAREHOUSE, str(exc))
     return result
 
 
@@ -161,14 +181,17 @@ def run(
 ) -> None:
     """The main job: one ingest run, then the digest of the seven days ending now."""
     paths = resolve_paths(sources=sources, db=db, topics=topics, reports=reports)
-    result = run_ingest(paths)
-    _print_ingest(result)
-    if result["status"] == "degraded":
-        typer.echo(
-            "No feed could be reached: check this machine's network. "
-            "The digest below shows what was stored before."
-        )
-    _print_digest(run_digest(paths, recent=True, send=True, force=False))
+    from flows.prefect_env import PrefectApi
+
+    with PrefectApi(paths.data_dir) as api:  # one Prefect API for both flows
+        result = run_ingest(paths, api=api)
+        _print_ingest(result)
+        if result["status"] == "degraded":
+            typer.echo(
+                "No feed could be reached: check this machine's network. "
+                "The digest below shows what was stored before."
+            )
+        _print_digest(run_digest(paths, api=api, recent=True, send=True, force=False))
 
 
 @app.command()

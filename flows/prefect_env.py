@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
+
+from flows import prefect_server
+from flows.prefect_server import ServerChild
 
 # The temporary server keeps every run's history and never vacuums its SQLite file (~9 KB per
 # task run). In ephemeral mode nothing in it is needed between runs, so past this size it goes.
@@ -39,3 +44,93 @@ def prune_ephemeral_database(home: Path, limit: int) -> bool:
     for path in (database, home / "prefect.db-wal", home / "prefect.db-shm"):
         path.unlink(missing_ok=True)
     return True
+
+
+class PrefectApi:
+    """The Prefect API a command's flows talk to, chosen once per command.
+
+    Without `PREFECT_API_URL` in the environment, our own temporary server (the app Prefect's
+    ephemeral mode runs) starts on entry, before Prefect is imported, and boots while the
+    command imports Prefect and loads its workers: ~3 s of a cron run's start-up that Prefect
+    itself would spend waiting after the import. `ready()`, once Prefect is imported, keeps a
+    server named by a profile instead, or waits for ours and points this process at it.
+    """
+
+    def __init__(self, data_dir: Path, *, temporary: bool = True) -> None:
+        self.data_dir = data_dir
+        self.temporary = temporary  # False: only a server the user runs will do
+        self._child: ServerChild | None = None
+        self._stack = contextlib.ExitStack()
+        self._ready = False
+
+    def __enter__(self) -> PrefectApi:
+        configure(self.data_dir)
+        if self.temporary and not _named_api():
+            self._child = self._start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._child is not None and self._ready:
+            _drain_prefect_workers()  # their logs and events go to our server: send them first
+        self._stack.close()
+        if self._child is not None:
+            self._child.release()  # nothing of ours needs it now; don't wait for its shutdown
+            self._child = None
+
+    def _start(self) -> ServerChild:
+        return prefect_server.temporary(Path(os.environ["PREFECT_HOME"]), dict(os.environ))
+
+    def ready(self) -> None:
+        """Point this process at the API; ServerError if our temporary server does not start."""
+        if self._ready:
+            return
+        from prefect.settings import (
+            PREFECT_API_URL,
+            PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+            temporary_settings,
+        )
+
+        if PREFECT_API_URL.value():  # a profile or prefect.toml names a server: use it
+            if self._child is not None:
+                self._child.stop(graceful_seconds=5.0)
+                self._child = None
+        elif self.temporary:
+            timeout = float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+            for _attempt in range(3):
+                child = self._child = self._child or self._start()
+                try:
+                    child.wait_healthy(timeout)
+                    break
+                except prefect_server.ServerError:
+                    if not child.port_was_taken():
+                        raise
+                    child.stop()
+                    self._child = None  # another process took the port we were handed: again
+            else:
+                raise prefect_server.ServerError("no free port for the temporary Prefect server")
+            # Settings were read when Prefect was imported; this process uses the server now.
+            self._stack.enter_context(temporary_settings({PREFECT_API_URL: child.url}))
+        self._ready = True
+
+
+def _named_api() -> str:
+    """PREFECT_API_URL as known before Prefect is imported (a profile may still name one)."""
+    if url := os.environ.get("PREFECT_API_URL", "").strip():
+        return url
+    if "prefect.settings" in sys.modules:  # already imported: asking costs nothing
+        from prefect.settings import PREFECT_API_URL
+
+        return (PREFECT_API_URL.value() or "").strip()
+    return ""
+
+
+def _drain_prefect_workers(timeout: float = 5.0) -> None:
+    """Send the flow's queued log lines and events now, while their server still runs.
+
+    Prefect itself drains these at interpreter exit, after our server would be gone.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=timeout, at_exit=False)

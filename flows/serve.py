@@ -12,13 +12,7 @@ import contextlib
 import inspect
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flows.config import ConfigError, Paths
+from flows.prefect_server import ServerError, free_port, port_free, spawn
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -36,7 +31,6 @@ if TYPE_CHECKING:
 
 DEFAULT_PORT = 4200
 DEPLOYMENT_NAME = "newswatch"  # served as ingest/newswatch and digest/newswatch
-SERVER_STOP_SECONDS = 15.0  # allowed for a graceful stop before harder signals
 CRON_FIELDS = "minute hour day-of-month month day-of-week"
 
 
@@ -154,7 +148,6 @@ def local_server(data_dir: Path, *, port: int | None = None, timeout: float = 12
     home = data_dir / "prefect"
     home.mkdir(parents=True, exist_ok=True)
     port = port if port is not None else (DEFAULT_PORT if port_free(DEFAULT_PORT) else free_port())
-    url = f"http://127.0.0.1:{port}/api"
     env = dict(os.environ)
     env.pop("PREFECT_API_URL", None)  # the server is its own API; never a remote one
     env.setdefault("PREFECT_HOME", str(home.resolve()))
@@ -166,105 +159,17 @@ def local_server(data_dir: Path, *, port: int | None = None, timeout: float = 12
         "PREFECT_API_DATABASE_CONNECTION_URL",
         f"sqlite+aiosqlite:///{(home / 'server.db').resolve()}",
     )
-    log_path = home / "server.log"
     argv = ["server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    with log_path.open("ab") as log:
-        # Own session: Ctrl-C reaches only us, and we stop the server after the runner.
-        # Its stdin is a pipe from us: it stops itself when we die without cleaning up.
-        child = subprocess.Popen(
-            [sys.executable, "-m", "flows.serve", *argv],
-            stdin=subprocess.PIPE,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+    log = home / "server.log"
+    child = spawn("prefect", argv, port=port, env=env, log=log, name="the local Prefect server")
     try:
-        _wait_healthy(child, url, timeout, log_path)
-        yield url
-    finally:
-        _stop(child)
-
-
-def _wait_healthy(child: subprocess.Popen[bytes], url: str, timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if child.poll() is not None:
-            raise ServeError(
-                f"the local Prefect server exited with code {child.returncode} before it "
-                f"answered; its log ({log}) ends:\n{_tail(log)}"
-            )
         try:
-            # Loopback address built above; never user input.
-            with urllib.request.urlopen(f"{url}/health", timeout=5) as reply:  # noqa: S310
-                if reply.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise ServeError(
-                f"the local Prefect server did not answer {url}/health within {timeout:.0f} s; "
-                f"its log ({log}) ends:\n{_tail(log)}"
-            )
-        time.sleep(0.5)
-
-
-def _stop(child: subprocess.Popen[bytes]) -> None:
-    """Stop the server's process group: SIGINT, then SIGTERM, then SIGKILL, each after a wait."""
-    try:
-        if os.name != "posix":  # pragma: no cover
-            child.terminate()
-            try:
-                child.wait(SERVER_STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-            return
-        # SIGINT first: uvicorn shuts down on SIGTERM too but then re-raises it and dies
-        # before Prefect closes its database (rc -15, WAL left behind); on SIGINT it exits 0.
-        for sig, wait in ((signal.SIGINT, SERVER_STOP_SECONDS), (signal.SIGTERM, 5.0)):
-            if child.poll() is not None:
-                break
-            _signal_group(child.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(wait)
-        _signal_group(child.pid, signal.SIGKILL)  # whatever is still there, the server included
-        child.wait()
+            child.wait_healthy(timeout, poll=0.5)
+        except ServerError as exc:
+            raise ServeError(str(exc)) from None
+        yield child.url
     finally:
-        if child.stdin is not None:
-            child.stdin.close()
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)  # the server leads its own session: its group id is its pid
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether a server could bind host:port now (with SO_REUSEADDR, as uvicorn binds)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port the system has just handed out as free."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-    return port
+        child.stop()
 
 
 def serve(paths: Paths, schedules: Schedules, *, limit_seconds: float | None = None) -> None:
@@ -396,23 +301,3 @@ async def cancel_missed_runs(deployment_id: UUID, *, keep: int = 1) -> int:
             cancelled += len(runs)
             if len(runs) < 200:
                 return cancelled
-
-
-def _server_child() -> None:
-    """`prefect server start`, interrupted (a graceful stop) when its stdin reaches end of file:
-    the parent has exited, even by SIGKILL, and nobody else would stop it."""
-    import runpy
-    import threading
-
-    def orphaned() -> None:
-        while os.read(0, 4096):  # the raw descriptor: sys.stdin's lock would break shutdown
-            pass
-        os.kill(os.getpid(), signal.SIGINT)
-
-    threading.Thread(target=orphaned, name="orphan-watch", daemon=True).start()
-    sys.argv = ["prefect", *sys.argv[1:]]
-    runpy.run_module("prefect", run_name="__main__", alter_sys=True)
-
-
-if __name__ == "__main__":
-    _server_child()

@@ -345,11 +345,20 @@ class Child:
 
 
 def start_ingest(
-    *, sources: Path, db_path: Path, api_url: str, log: Path, topics: Path | None = None
+    *,
+    sources: Path,
+    db_path: Path,
+    api_url: str | None,
+    log: Path,
+    topics: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Child:
-    """`python -m flows.cli ingest` against the session's Prefect server, output to `log`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
-    env["PREFECT_API_URL"] = api_url
+    """`python -m flows.cli ingest` against the session's Prefect server (None: no server, as
+    from cron, so the run starts its own temporary one), output to `log`."""
+    env = {k: v for k, v in (env or os.environ).items() if not k.startswith("NEWSWATCH_")}
+    env.pop("PREFECT_API_URL", None)
+    if api_url is not None:
+        env["PREFECT_API_URL"] = api_url
     env["PYTHONUNBUFFERED"] = "1"
     argv = [
         sys.executable,

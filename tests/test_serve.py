@@ -21,15 +21,14 @@ import pytest
 
 from flows.config import ConfigError, Paths
 from flows.fanout import COLLECT_DEPLOYMENT
+from flows.prefect_server import free_port, port_free
 from flows.serve import (
     DEPLOYMENT_NAME,
     Schedules,
     ServeError,
     cancel_missed_runs,
     deployments,
-    free_port,
     local_server,
-    port_free,
     schedules_from_env,
 )
 from tests.conftest import ROOT

@@ -1,0 +1,158 @@
+"""Runs with no Prefect server configured (as from cron): newswatch starts its own temporary
+Prefect API, stops it when the run ends, and a killed run leaves no server behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from flows import prefect_env
+from tests.faults_support import (
+    Room,
+    rows,
+    sources_yaml,
+    start_ingest,
+    story_feeds,
+)
+
+GONE_SECONDS = 30  # a released server finishes its graceful stop in ~1 s
+
+
+@pytest.fixture(scope="module")
+def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One Prefect home for the module: its database is created (~6 s) by the first run only."""
+    return tmp_path_factory.mktemp("prefect-home")
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return {**env, "PREFECT_HOME": str(home), **extra}
+
+
+def temporary_servers(home: Path) -> list[int]:
+    """PIDs of live temporary Prefect servers whose home is `home`, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if (
+            b"prefect.server.api.server:create_app" in cmdline
+            and f"PREFECT_HOME={home}".encode() in environ
+            and state != "Z"
+        ):
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_gone(home: Path) -> list[int]:
+    deadline = time.monotonic() + GONE_SECONDS
+    while (left := temporary_servers(home)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def test_a_run_without_a_server_starts_its_own_and_leaves_none_behind(
+    tmp_path: Path, prefect_home: Path
+) -> None:
+    with Room() as room:
+        feeds = story_feeds(room, "Cron", feeds=1, per_feed=3, first=0)
+        sources = tmp_path / "sources.yaml"
+        sources.write_text(sources_yaml(feeds))
+        db_path = tmp_path / "w" / "nw.duckdb"
+        child = start_ingest(
+            sources=sources,
+            db_path=db_path,
+            api_url=None,
+            log=tmp_path / "run.log",
+            env=_env(prefect_home),
+        )
+        rc = child.wait(timeout=240)
+    out = child.output()
+    assert rc == 0, out
+    assert "3 new articles" in out, out
+    # Its log lines reached the server before the server was stopped.
+    assert "Error logging to API" not in out and "connection attempts failed" not in out, out
+    assert rows(db_path, "select count(*) from articles") == [(3,)]
+    assert (prefect_home / "temporary-server.log").exists()
+    assert _wait_gone(prefect_home) == []
+    # The flow's last log lines reached the server's database before it stopped, so the run's
+    # history (the Prefect UI, `prefect flow-run logs`) is complete.
+    summary = next(line for line in out.splitlines() if line.startswith("run "))
+    with contextlib.closing(sqlite3.connect(prefect_home / "prefect.db")) as con:
+        logged = [m for (m,) in con.execute("select message from log")]
+    assert summary in logged, logged[-5:]
+    assert "Finished in state Completed()" in logged, logged[-5:]
+
+
+def test_a_killed_run_leaves_no_temporary_server(tmp_path: Path, prefect_home: Path) -> None:
+    with Room() as room:
+        feeds = story_feeds(room, "Killed", feeds=1, per_feed=2, first=10)
+        sources = tmp_path / "sources.yaml"
+        sources.write_text(sources_yaml(feeds))
+        held = room.hold_pages()
+        child = start_ingest(
+            sources=sources,
+            db_path=tmp_path / "w" / "nw.duckdb",
+            api_url=None,
+            log=tmp_path / "run.log",
+            env=_env(prefect_home),
+        )
+        try:
+            deadline = time.monotonic() + 180
+            while room.page_requests() == 0 and time.monotonic() < deadline:
+                assert child.proc.poll() is None, child.output()
+                time.sleep(0.1)
+            assert room.page_requests() > 0, child.output()
+            running = temporary_servers(prefect_home)
+            assert len(running) == 1, running  # the run is mid-way, on its own server
+            child.kill_group()  # SIGKILL: no cleanup code of newswatch runs
+            child.wait(timeout=10)
+        finally:
+            held.set()
+    assert _wait_gone(prefect_home) == [], "the temporary server outlived the killed run"
+
+
+def test_a_temporary_server_that_cannot_start_is_a_one_line_failure(
+    tmp_path: Path, prefect_home: Path
+) -> None:
+    (tmp_path / "sources.yaml").write_text(sources_yaml({"Nowhere": "http://127.0.0.1:9/x"}))
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the database's directory should be")
+    env = _env(
+        prefect_home,
+        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{blocked}/prefect.db",
+    )
+    child = start_ingest(
+        sources=tmp_path / "sources.yaml",
+        db_path=tmp_path / "w" / "nw.duckdb",
+        api_url=None,
+        log=tmp_path / "run.log",
+        env=env,
+    )
+    rc = child.wait(timeout=180)
+    out = child.output()
+    assert rc == 1, out
+    assert "newswatch: the temporary Prefect server exited with code" in out, out
+    assert "Traceback" not in out.split("its log")[0], out  # the reason, not a stack
+    assert _wait_gone(prefect_home) == []
+
+
+def test_a_named_server_is_used_and_no_temporary_one_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
+    with prefect_env.PrefectApi(tmp_path / ".data") as api:
+        assert api._child is None
+    assert temporary_servers(tmp_path / "home") == []
