@@ -181,6 +181,7 @@ def run(
 ) -> None:
     """The main job: one ingest run, then the digest of the seven days ending now."""
     paths = resolve_paths(sources=sources, db=db, topics=topics, reports=reports)
+    _settings(paths)  # fail before anything is written or started
     from flows.prefect_env import PrefectApi
 
     with PrefectApi(paths.data_dir) as api:  # one Prefect API for both flows
