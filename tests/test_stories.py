@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from flows import stories
 
 WIRE = (
@@ -52,3 +54,48 @@ def test_copies_within_one_run_group_with_each_other() -> None:
 
 def test_short_texts_are_not_compared() -> None:
     assert stories.sign("t", "t", "Britain and Poland sign missile deal") is None
+
+
+def test_a_tie_goes_to_the_copy_known_first() -> None:
+    recent = [sig(f"r{i}", WIRE, story=f"story-{i}") for i in range(8)]  # same text, 8 stories
+    for order in (recent, recent[::-1]):
+        ids = stories.group([sig("new", WIRE)], recent=order)
+        assert ids == {"new": order[0].story_id}
+
+
+def test_a_copy_is_found_whichever_band_it_shares() -> None:
+    # A signature is a candidate when any one band equals a known one's: keep one band of
+    # the original and change every other value; with no band kept, it is no candidate.
+    original = sig("a", WIRE, story="story-a")
+    for band in (0, stories.BANDS // 2, stories.BANDS - 1):
+        hashes = [h ^ 1 for h in original.hashes]
+        keep = slice(band * stories.ROWS, (band + 1) * stories.ROWS)
+        hashes[keep] = original.hashes[keep]
+        other = stories.Signature("b", "b", original.shingles, tuple(hashes))
+        grouper = stories.Grouper([original])
+        keys = stories._band_keys(other)
+        assert sum(1 for b, k in zip(grouper._bands, keys, strict=True) if k in b) == 1
+    unrelated = stories.Signature(
+        "c", "c", original.shingles, tuple(h ^ 1 for h in original.hashes)
+    )
+    grouper = stories.Grouper([original])
+    assert not any(
+        k in b for b, k in zip(grouper._bands, stories._band_keys(unrelated), strict=True)
+    )
+
+
+def test_the_bands_minimise_missed_and_needless_candidates_at_the_threshold() -> None:
+    # datasketch's definition: false positives integrated over Jaccard [0, t], false negatives
+    # over [t, 1], weighted equally, for every bands x rows that fits in the signature.
+    t = stories.CANDIDATE_JACCARD
+    low, high = np.linspace(0, t, 3001), np.linspace(t, 1, 7001)
+
+    def error(b: int, r: int) -> float:
+        fp = np.trapezoid(1 - (1 - low**r) ** b, low)
+        fn = np.trapezoid((1 - high**r) ** b, high)
+        return float(fp + fn)
+
+    options = [
+        (b, r) for b in range(1, stories.NUM_PERM + 1) for r in range(1, stories.NUM_PERM // b + 1)
+    ]
+    assert min(options, key=lambda br: error(*br)) == (stories.BANDS, stories.ROWS)
