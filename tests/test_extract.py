@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import random
+import re
 import threading
 import time
 from collections import Counter
@@ -367,3 +369,20 @@ def test_pool_defaults_to_one_worker_per_core() -> None:
 def test_pool_outside_with_block_is_refused() -> None:
     with pytest.raises(RuntimeError, match="outside its `with` block"):
         ExtractionPool(ExtractSettings(workers=1)).extract_many([("k", b"<p>x</p>", None)])
+
+
+def test_clean_text_is_the_regex_definition_on_every_kind_of_space() -> None:
+    # The definition clean_text is a faster form of: invisible characters out, each run of
+    # whitespace but the newline -> one space, lines stripped, blank lines dropped.
+    def by_regex(text: str) -> str:
+        text = re.sub(r"[\u00ad\u200b\u2060\ufeff]", "", text)
+        text = re.sub(r"[^\S\n]+", " ", text)
+        return "\n".join(line for line in (part.strip() for part in text.split("\n")) if line)
+
+    alphabet = (
+        "ab ćż\n\t\r\x0b\x0c\x1c\x1f\x85\xa0\u2028\u2029\u202f\u2009\u3000\u00ad\u200b\u2060\ufeff"
+    )
+    rng = random.Random(2026)
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+        assert clean_text(text) == by_regex(text), repr(text)
