@@ -371,7 +371,9 @@ class TreeSampler:
             role = "forkserver"
         else:
             role = "other"  # multiprocessing's resource tracker, ...
-        if cmd:  # a process not yet exec'd keeps its parent's cmdline: decide later
+        # A process not yet exec'd shows its parent's cmdline (or none): decide later. Forked
+        # children that never exec (the extraction workers) are decided by their parent.
+        if cmd and (cmd != _cmdline(parent) or role == "extract-workers"):
             self.roles[pid] = role
         return role
 
