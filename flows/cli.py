@@ -86,7 +86,16 @@ def run_ingest(paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None)
             _fail(EXIT_WAREHOUSE, str(exc))
         except ConfigError as exc:
             _fail(EXIT_CONFIG, str(exc))
+        except Exception as exc:
+            _explained(api, exc)
+            raise
     return result
+
+
+def _explained(api: PrefectApi, exc: Exception) -> None:
+    """Fail with one line when the run failed because its Prefect API went away."""
+    if why := api.explain(exc):
+        _fail(1, why)
 
 
 def _ready(api: PrefectApi) -> None:
@@ -155,6 +164,9 @@ def run_digest(paths: Paths, *, api: PrefectApi | None = None, **options: Any) -
             )
         except WarehouseError as exc:
             _fail(EXIT_WAREHOUSE, str(exc))
+        except Exception as exc:
+            _explained(api, exc)
+            raise
     return result
 
 

@@ -112,6 +112,23 @@ class PrefectApi:
             self._stack.enter_context(temporary_settings({PREFECT_API_URL: child.url}))
         self._ready = True
 
+    def explain(self, exc: BaseException) -> str | None:
+        """One line for a run that failed because its Prefect API went away; None otherwise."""
+        import httpx
+
+        child = self._child
+        after = "whatever the run saved is kept, and the next run carries on from there"
+        if child is not None and child.process.poll() is not None:
+            return (
+                f"the temporary Prefect server exited during the run (code "
+                f"{child.process.returncode}; its log: {child.log}); {after}"
+            )
+        if isinstance(exc, httpx.TransportError):  # newswatch's own fetches never raise
+            from prefect.settings import PREFECT_API_URL
+
+            return f"the Prefect API {PREFECT_API_URL.value()} stopped answering ({exc}); {after}"
+        return None
+
 
 def _named_api() -> str:
     """PREFECT_API_URL as known before Prefect is imported (a profile may still name one)."""

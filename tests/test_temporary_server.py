@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sqlite3
 import time
 from pathlib import Path
@@ -156,3 +157,53 @@ def test_a_named_server_is_used_and_no_temporary_one_started(
     with prefect_env.PrefectApi(tmp_path / ".data") as api:
         assert api._child is None
     assert temporary_servers(tmp_path / "home") == []
+
+
+def test_the_temporary_server_dying_mid_run_loses_nothing(
+    tmp_path: Path, prefect_home: Path
+) -> None:
+    with Room() as room:
+        feeds = story_feeds(room, "Orphan", feeds=1, per_feed=3, first=20)
+        sources = tmp_path / "sources.yaml"
+        sources.write_text(sources_yaml(feeds))
+        db_path = tmp_path / "w" / "nw.duckdb"
+        held = room.hold_pages()
+        first = start_ingest(
+            sources=sources,
+            db_path=db_path,
+            api_url=None,
+            log=tmp_path / "first.log",
+            env=_env(prefect_home, PREFECT_CLIENT_MAX_RETRIES="1"),  # default 5: ~1 min more
+        )
+        try:
+            deadline = time.monotonic() + 180
+            while room.page_requests() == 0 and time.monotonic() < deadline:
+                assert first.proc.poll() is None, first.output()
+                time.sleep(0.1)
+            (server,) = temporary_servers(prefect_home)
+            os.kill(server, signal.SIGKILL)  # the API goes away in the middle of the run
+        finally:
+            held.set()
+        rc = first.wait(timeout=300)
+        out = first.output()
+        # Prefect tracks task runs in the process: the run went on, saved, then could not
+        # record its end. It fails with one line that says so, and its work is kept.
+        # (Prefect's own log handler may still complain after it that it cannot send.)
+        assert rc == 1, out
+        reason = [line for line in out.splitlines() if line.startswith("newswatch: ")]
+        assert len(reason) == 1, out
+        assert reason[0].startswith("newswatch: the temporary Prefect server exited"), reason
+        assert "3 new articles, 0 matches; saved" in out, out
+        assert rows(db_path, "select count(*), count(distinct url) from articles") == [(3, 3)]
+        fetched = room.page_requests()
+        second = start_ingest(
+            sources=sources,
+            db_path=db_path,
+            api_url=None,
+            log=tmp_path / "second.log",
+            env=_env(prefect_home),
+        )
+        assert second.wait(timeout=240) == 0, second.output()
+        assert room.page_requests() == fetched  # nothing fetched twice
+    assert "0 new articles" in second.output(), second.output()
+    assert rows(db_path, "select count(*), count(distinct url) from articles") == [(3, 3)]
