@@ -70,7 +70,8 @@ class PrefectApi:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._child is not None and self._ready:
+        alive = self._child is not None and self._child.process.poll() is None
+        if alive and self._ready:
             _drain_prefect_workers()  # their logs and events go to our server: send them first
         self._stack.close()
         if self._child is not None:
