@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -62,8 +63,6 @@ def run_ingest(paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None)
         if not fan_out:  # fanned out, the pages are extracted on the workers
             forkserver()  # the extraction workers' parent loads trafilatura while Prefect starts
         from flows.ingest import ingest as ingest_flow
-        from flows.runlock import AlreadyRunning
-        from warehouse.db import WarehouseError
 
         _ready(api)
         if fan_out:
@@ -71,7 +70,7 @@ def run_ingest(paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None)
 
             if not PREFECT_API_URL.value():  # the temporary server has no workers to fan out to
                 _fail(EXIT_CONFIG, "--fan-out needs a Prefect server: set PREFECT_API_URL")
-        try:
+        with _exit_codes(api):
             result: dict[str, Any] = asyncio.run(
                 ingest_flow(
                     sources=str(paths.sources),
@@ -80,22 +79,27 @@ def run_ingest(paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None)
                     fan_out=fan_out,
                 )
             )
-        except AlreadyRunning as exc:
-            _fail(EXIT_BUSY, str(exc))
-        except WarehouseError as exc:
-            _fail(EXIT_WAREHOUSE, str(exc))
-        except ConfigError as exc:
-            _fail(EXIT_CONFIG, str(exc))
-        except Exception as exc:
-            _explained(api, exc)
-            raise
     return result
 
 
-def _explained(api: PrefectApi, exc: Exception) -> None:
-    """Fail with one line when the run failed because its Prefect API went away."""
-    if why := api.explain(exc):
-        _fail(1, why)
+@contextlib.contextmanager
+def _exit_codes(api: PrefectApi) -> Iterator[None]:
+    """A flow's known failures as DESIGN.md's exit codes, each with its one-line reason."""
+    from flows.runlock import AlreadyRunning
+    from warehouse.db import WarehouseError
+
+    try:
+        yield
+    except AlreadyRunning as exc:
+        _fail(EXIT_BUSY, str(exc))
+    except WarehouseError as exc:
+        _fail(EXIT_WAREHOUSE, str(exc))
+    except ConfigError as exc:
+        _fail(EXIT_CONFIG, str(exc))
+    except Exception as exc:
+        if why := api.explain(exc):  # its Prefect API went away
+            _fail(1, why)
+        raise
 
 
 def _ready(api: PrefectApi) -> None:
@@ -151,10 +155,9 @@ def run_digest(paths: Paths, *, api: PrefectApi | None = None, **options: Any) -
         if api is None:
             api = stack.enter_context(prefect_env.PrefectApi(paths.data_dir))
         from flows.digest import digest as digest_flow
-        from warehouse.db import WarehouseError
 
         _ready(api)
-        try:
+        with _exit_codes(api):
             result: dict[str, Any] = digest_flow(
                 db=str(paths.db),
                 sources=str(paths.sources),
@@ -162,11 +165,6 @@ def run_digest(paths: Paths, *, api: PrefectApi | None = None, **options: Any) -
                 reports=str(paths.reports),
                 **options,
             )
-        except WarehouseError as exc:
-            _fail(EXIT_WAREHOUSE, str(exc))
-        except Exception as exc:
-            _explained(api, exc)
-            raise
     return result
 
 

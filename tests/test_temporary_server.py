@@ -14,6 +14,7 @@ import pytest
 
 from flows import prefect_env
 from tests.faults_support import (
+    Child,
     Room,
     rows,
     sources_yaml,
@@ -33,6 +34,36 @@ def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     return {**env, "PREFECT_HOME": str(home), **extra}
+
+
+DB = Path("w") / "nw.duckdb"  # the warehouse, under each test's tmp_path
+
+
+def _publish(room: Room, tmp_path: Path, name: str, stories: int, first: int) -> Path:
+    """One feed of `stories` stories in the room; the sources.yaml that lists it."""
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(sources_yaml(story_feeds(room, name, 1, stories, first)))
+    return sources
+
+
+def _cron_ingest(sources: Path, tmp_path: Path, home: Path, log: str, **env: str) -> Child:
+    """`newswatch ingest` with no Prefect server configured, as cron would run it."""
+    return start_ingest(
+        sources=sources,
+        db_path=tmp_path / DB,
+        api_url=None,
+        log=tmp_path / log,
+        env=_env(home, **env),
+    )
+
+
+def _wait_for_pages(room: Room, child: Child) -> None:
+    """Until the run asks for its first article page (its server is up, its flow running)."""
+    deadline = time.monotonic() + 180
+    while room.page_requests() == 0 and time.monotonic() < deadline:
+        assert child.proc.poll() is None, child.output()
+        time.sleep(0.1)
+    assert room.page_requests() > 0, child.output()
 
 
 def temporary_servers(home: Path) -> list[int]:
@@ -67,24 +98,15 @@ def test_a_run_without_a_server_starts_its_own_and_leaves_none_behind(
     tmp_path: Path, prefect_home: Path
 ) -> None:
     with Room() as room:
-        feeds = story_feeds(room, "Cron", feeds=1, per_feed=3, first=0)
-        sources = tmp_path / "sources.yaml"
-        sources.write_text(sources_yaml(feeds))
-        db_path = tmp_path / "w" / "nw.duckdb"
-        child = start_ingest(
-            sources=sources,
-            db_path=db_path,
-            api_url=None,
-            log=tmp_path / "run.log",
-            env=_env(prefect_home),
-        )
+        sources = _publish(room, tmp_path, "Cron", 3, first=0)
+        child = _cron_ingest(sources, tmp_path, prefect_home, "run.log")
         rc = child.wait(timeout=240)
     out = child.output()
     assert rc == 0, out
     assert "3 new articles" in out, out
     # Its log lines reached the server before the server was stopped.
     assert "Error logging to API" not in out and "connection attempts failed" not in out, out
-    assert rows(db_path, "select count(*) from articles") == [(3,)]
+    assert rows(tmp_path / DB, "select count(*) from articles") == [(3,)]
     assert (prefect_home / "temporary-server.log").exists()
     assert _wait_gone(prefect_home) == []
     # The flow's last log lines reached the server's database before it stopped, so the run's
@@ -98,23 +120,11 @@ def test_a_run_without_a_server_starts_its_own_and_leaves_none_behind(
 
 def test_a_killed_run_leaves_no_temporary_server(tmp_path: Path, prefect_home: Path) -> None:
     with Room() as room:
-        feeds = story_feeds(room, "Killed", feeds=1, per_feed=2, first=10)
-        sources = tmp_path / "sources.yaml"
-        sources.write_text(sources_yaml(feeds))
+        sources = _publish(room, tmp_path, "Killed", 2, first=10)
         held = room.hold_pages()
-        child = start_ingest(
-            sources=sources,
-            db_path=tmp_path / "w" / "nw.duckdb",
-            api_url=None,
-            log=tmp_path / "run.log",
-            env=_env(prefect_home),
-        )
+        child = _cron_ingest(sources, tmp_path, prefect_home, "run.log")
         try:
-            deadline = time.monotonic() + 180
-            while room.page_requests() == 0 and time.monotonic() < deadline:
-                assert child.proc.poll() is None, child.output()
-                time.sleep(0.1)
-            assert room.page_requests() > 0, child.output()
+            _wait_for_pages(room, child)
             running = temporary_servers(prefect_home)
             assert len(running) == 1, running  # the run is mid-way, on its own server
             child.kill_group()  # SIGKILL: no cleanup code of newswatch runs
@@ -130,16 +140,13 @@ def test_a_temporary_server_that_cannot_start_is_a_one_line_failure(
     (tmp_path / "sources.yaml").write_text(sources_yaml({"Nowhere": "http://127.0.0.1:9/x"}))
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("a file where the database's directory should be")
-    env = _env(
+    url = f"sqlite+aiosqlite:///{blocked}/prefect.db"
+    child = _cron_ingest(
+        tmp_path / "sources.yaml",
+        tmp_path,
         prefect_home,
-        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{blocked}/prefect.db",
-    )
-    child = start_ingest(
-        sources=tmp_path / "sources.yaml",
-        db_path=tmp_path / "w" / "nw.duckdb",
-        api_url=None,
-        log=tmp_path / "run.log",
-        env=env,
+        "run.log",
+        PREFECT_API_DATABASE_CONNECTION_URL=url,
     )
     rc = child.wait(timeout=180)
     out = child.output()
@@ -162,24 +169,16 @@ def test_a_named_server_is_used_and_no_temporary_one_started(
 def test_the_temporary_server_dying_mid_run_loses_nothing(
     tmp_path: Path, prefect_home: Path
 ) -> None:
+    db_path = tmp_path / DB
     with Room() as room:
-        feeds = story_feeds(room, "Orphan", feeds=1, per_feed=3, first=20)
-        sources = tmp_path / "sources.yaml"
-        sources.write_text(sources_yaml(feeds))
-        db_path = tmp_path / "w" / "nw.duckdb"
+        sources = _publish(room, tmp_path, "Orphan", 3, first=20)
         held = room.hold_pages()
-        first = start_ingest(
-            sources=sources,
-            db_path=db_path,
-            api_url=None,
-            log=tmp_path / "first.log",
-            env=_env(prefect_home, PREFECT_CLIENT_MAX_RETRIES="1"),  # default 5: ~1 min more
+        # Prefect's client retries 5 times by default: ~1 min more before the run gives up.
+        first = _cron_ingest(
+            sources, tmp_path, prefect_home, "first.log", PREFECT_CLIENT_MAX_RETRIES="1"
         )
         try:
-            deadline = time.monotonic() + 180
-            while room.page_requests() == 0 and time.monotonic() < deadline:
-                assert first.proc.poll() is None, first.output()
-                time.sleep(0.1)
+            _wait_for_pages(room, first)
             (server,) = temporary_servers(prefect_home)
             os.kill(server, signal.SIGKILL)  # the API goes away in the middle of the run
         finally:
@@ -196,13 +195,7 @@ def test_the_temporary_server_dying_mid_run_loses_nothing(
         assert "3 new articles, 0 matches; saved" in out, out
         assert rows(db_path, "select count(*), count(distinct url) from articles") == [(3, 3)]
         fetched = room.page_requests()
-        second = start_ingest(
-            sources=sources,
-            db_path=db_path,
-            api_url=None,
-            log=tmp_path / "second.log",
-            env=_env(prefect_home),
-        )
+        second = _cron_ingest(sources, tmp_path, prefect_home, "second.log")
         assert second.wait(timeout=240) == 0, second.output()
         assert room.page_requests() == fetched  # nothing fetched twice
     assert "0 new articles" in second.output(), second.output()
