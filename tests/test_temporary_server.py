@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from flows import prefect_env
+from tests.conftest import ROOT
 from tests.faults_support import (
     Child,
     Room,
@@ -200,3 +204,29 @@ def test_the_temporary_server_dying_mid_run_loses_nothing(
         assert room.page_requests() == fetched  # nothing fetched twice
     assert "0 new articles" in second.output(), second.output()
     assert rows(db_path, "select count(*), count(distinct url) from articles") == [(3, 3)]
+
+
+def test_the_main_job_runs_both_flows_on_one_temporary_server(
+    tmp_path: Path, prefect_home: Path
+) -> None:
+    with Room() as room:
+        sources = _publish(room, tmp_path, "Main", 2, first=30)
+        env = _env(prefect_home, NEWSWATCH_REPORTS=str(tmp_path / "reports"))
+        argv = ["run", "--sources", str(sources), "--db", str(tmp_path / DB)]
+        done = subprocess.run(
+            [sys.executable, "-m", "flows.cli", *argv, "--topics", str(ROOT / "topics")],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "2 new articles" in out and "digest uk-poland-defence" in out, out
+    assert list((tmp_path / "reports" / "uk-poland-defence").glob("*.html")), out
+    # Both flow runs were recorded by the same server: one port in every run link.
+    ports = set(re.findall(r"View at http://127\.0\.0\.1:(\d+)/runs/flow-run/", out))
+    assert len(ports) == 1, out
+    assert _wait_gone(prefect_home) == []
