@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import prefect_env
+from flows import prefect_env, prefect_server
 from tests.conftest import ROOT
 from tests.faults_support import (
     Child,
@@ -230,3 +230,36 @@ def test_the_main_job_runs_both_flows_on_one_temporary_server(
     ports = set(re.findall(r"View at http://127\.0\.0\.1:(\d+)/runs/flow-run/", out))
     assert len(ports) == 1, out
     assert _wait_gone(prefect_home) == []
+
+
+def test_a_named_prefect_server_going_away_mid_run_is_one_line_and_loses_nothing(
+    tmp_path: Path, prefect_home: Path
+) -> None:
+    # "Your own" server: the same app, started here and named by PREFECT_API_URL.
+    server = prefect_server.temporary(prefect_home, _env(prefect_home))
+    try:
+        server.wait_healthy(120)
+        with Room() as room:
+            sources = _publish(room, tmp_path, "Named", 2, first=40)
+            held = room.hold_pages()
+            run = start_ingest(
+                sources=sources,
+                db_path=tmp_path / DB,
+                api_url=server.url,
+                log=tmp_path / "run.log",
+                env=_env(prefect_home, PREFECT_CLIENT_MAX_RETRIES="1"),
+            )
+            try:
+                _wait_for_pages(room, run)
+                assert temporary_servers(prefect_home) == [server.process.pid]  # none of its own
+                os.kill(server.process.pid, signal.SIGKILL)
+            finally:
+                held.set()
+            rc = run.wait(timeout=300)
+    finally:
+        server.stop()
+    out = run.output()
+    assert rc == 1, out
+    reason = [line for line in out.splitlines() if line.startswith("newswatch: ")]
+    assert reason and reason[0].startswith(f"newswatch: the Prefect API {server.url} stopped"), out
+    assert rows(tmp_path / DB, "select count(*), count(distinct url) from articles") == [(2, 2)]
