@@ -22,7 +22,7 @@ from warehouse import db
 
 pytestmark = [
     pytest.mark.prefect,
-    pytest.mark.usefixtures("prefect_server"),
+    pytest.mark.usefixtures("prefect_server", "collect_prefect_leaks"),
     # Prefect's own API client leaks a socket per flow run: see tests/test_ingest.py.
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),

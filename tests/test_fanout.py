@@ -8,12 +8,10 @@ ingest run writes the warehouse.
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +23,12 @@ from tests.faults_support import Room, duplicates, rows, sources_yaml, story, st
 
 pytestmark = [
     pytest.mark.prefect,
-    pytest.mark.usefixtures("prefect_server"),
+    pytest.mark.usefixtures("prefect_server", "collect_prefect_leaks"),
     # As in test_ingest.py: Prefect 3.9.1's flow engine leaves one socket of its own API client
     # unclosed per flow run (results.py, read_server_default_result_storage).
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _collect_leaks() -> Iterator[None]:
-    yield
-    gc.collect()  # the leaked socket above, collected under this module's filter
 
 
 async def _deploy(pool: str) -> None:

@@ -7,7 +7,6 @@ each test asserts what a user would check (exit codes, messages, the views).
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import os
 import random
@@ -46,7 +45,7 @@ from warehouse import db, spool
 
 pytestmark = [
     pytest.mark.prefect,
-    pytest.mark.usefixtures("prefect_server"),
+    pytest.mark.usefixtures("prefect_server", "collect_prefect_leaks"),
     # As in test_ingest.py: Prefect 3.9.1's flow engine leaves one socket of its own API client
     # unclosed (results.py, read_server_default_result_storage); the fetcher's own sockets are
     # held to filterwarnings=error by test_fetch.py, which runs without Prefect.
@@ -57,14 +56,6 @@ pytestmark = [
 # Twenty kills by default (~80 s on 2 cores); NEWSWATCH_FAULT_KILLS and _SEED to vary them.
 KILLS = int(os.environ.get("NEWSWATCH_FAULT_KILLS", "20"))
 SEED = int(os.environ.get("NEWSWATCH_FAULT_SEED", "20261118"))
-
-
-@pytest.fixture(autouse=True)
-def _collect_leaks() -> Iterator[None]:
-    """Let Prefect's leaked client socket (see above) be collected here, under this module's
-    filter, rather than at the end of the session where no filter applies."""
-    yield
-    gc.collect()
 
 
 @pytest.fixture

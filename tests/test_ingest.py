@@ -18,7 +18,7 @@ from warehouse import db
 
 pytestmark = [
     pytest.mark.prefect,
-    pytest.mark.usefixtures("prefect_server"),
+    pytest.mark.usefixtures("prefect_server", "collect_prefect_leaks"),
     # Prefect 3.9.1's flow engine leaves one socket of its own API client unclosed
     # (results.py, read_server_default_result_storage, allocation traced with tracemalloc).
     # Our sockets are held to filterwarnings=error by the fetcher's tests, which run without
