@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime
@@ -385,9 +386,9 @@ def start_ingest(
     return Child(proc, log)
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes in a process group, from /proc."""
-    found = []
+def live_processes() -> Iterator[tuple[Path, list[str]]]:
+    """Every live (not zombie) process, from /proc: its directory and the stat fields after
+    the command name (state, ppid, pgrp, ...)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -397,6 +398,10 @@ def group_members(pgid: int) -> list[int]:
             continue
         # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after the last ')'
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            found.append(int(entry.name))
-    return found
+        if fields and fields[0] != "Z":
+            yield entry, fields
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes in a process group, from /proc."""
+    return [int(entry.name) for entry, fields in live_processes() if int(fields[2]) == pgid]

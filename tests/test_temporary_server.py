@@ -20,6 +20,7 @@ from tests.conftest import ROOT
 from tests.faults_support import (
     Child,
     Room,
+    live_processes,
     rows,
     sources_yaml,
     start_ingest,
@@ -73,19 +74,15 @@ def _wait_for_pages(room: Room, child: Child) -> None:
 def temporary_servers(home: Path) -> list[int]:
     """PIDs of live temporary Prefect servers whose home is `home`, from /proc."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for entry, _fields in live_processes():
         try:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
             environ = (entry / "environ").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
         if (
             b"prefect.server.api.server:create_app" in cmdline
             and f"PREFECT_HOME={home}".encode() in environ
-            and state != "Z"
         ):
             found.append(int(entry.name))
     return found
