@@ -7,7 +7,7 @@ process, and measures in one run (bench/README.md says what each figure means):
   cold ingest      `newswatch ingest` of N pages into a fresh warehouse (best of 2)
   warm re-run      the same ingest again on the full warehouse: no page may be fetched
   traced cold      the cold ingest once more, with timers around the flow's steps
-  floor            trafilatura's CPU time over the same pages (flows.extract.extract_page,
+  floor            trafilatura CPU time over the same pages (extraction.extract_page,
                    production options), divided by the cores
   naive loop       httpx + feedparser + trafilatura.extract, one page after another
   peak memory      of the cold ingest's process tree, sampled from /proc every 50 ms
@@ -656,8 +656,8 @@ def floor_main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     import trafilatura
 
+    from flows.collect.extraction import extract_page, warm_up
     from flows.config import ExtractSettings
-    from flows.extract import extract_page, warm_up
 
     manifest = json.loads((args.root / "manifest.json").read_text(encoding="utf-8"))
     max_bytes = ExtractSettings().max_html_bytes  # what production passes
@@ -865,17 +865,18 @@ def traced_main(argv: list[str]) -> None:
     parser.add_argument("--sources", type=Path, required=True)
     parser.add_argument("--db", type=Path, required=True)
     args = parser.parse_args(argv)
-    from flows import prefect_env
     from flows.config import resolve_paths
+    from flows.runtime import prefect_api
 
     paths = resolve_paths(sources=args.sources, db=args.db)
-    prefect_env.configure(paths.data_dir)  # before Prefect is imported, as the CLI does
+    prefect_api.configure(paths.data_dir)  # before Prefect is imported, as the CLI does
     trace.mark("prefect_env_configured")
-    from flows import cli, persist, report
-    from flows import extract as fx
-    from flows import fetch as ff
+    from flows import cli, run_summary
     from flows import ingest as ing
-    from flows import pages as pg
+    from flows.collect import extraction as fx
+    from flows.collect import fetch as ff
+    from flows.collect import pages as pg
+    from warehouse import batches
 
     trace.mark("imports_done")
     wrapped = []
@@ -885,9 +886,9 @@ def traced_main(argv: list[str]) -> None:
         (ing, "_fresh_articles"),
         (ing, "_group"),
         (ing, "_score"),
-        (persist, "open_warehouse"),
-        (persist, "save"),
-        (report.RunReport, "rows"),
+        (batches, "open_warehouse"),
+        (batches, "save"),
+        (run_summary.RunReport, "rows"),
         (fx.ExtractionPool, "__enter__"),
         (fx.ExtractionPool, "__exit__"),
         (fx.ExtractionPool, "extract_many"),
@@ -895,7 +896,7 @@ def traced_main(argv: list[str]) -> None:
         if trace.wrap(owner, attr):
             wrapped.append(f"{getattr(owner, '__name__', owner)}.{attr}")
     if trace.wrap(pg, "fetch_pages", "_collect"):  # the span the breakdown calls _collect
-        wrapped.append("flows.pages.fetch_pages")
+        wrapped.append("flows.collect.pages.fetch_pages")
     orig_fetch = ff.Fetcher.fetch
     # The flow's first statement reads the settings: Prefect is up by then.
     for attr in ("settings_for", "load_settings"):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flows.config import load_topics
-from flows.match import CompiledTopic, compile_topic, match_text
+from flows.matching.match import CompiledTopic, compile_topic, match_text
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV = ROOT.parent / "shared" / "relevance" / "dev.jsonl"

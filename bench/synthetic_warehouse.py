@@ -28,8 +28,8 @@ import corpus  # bench/ is on sys.path (the benchmark puts it there)
 import duckdb
 
 from flows.config import Settings
-from flows.match import compile_topic, match_text
-from flows.stories import SIGNATURE_SCHEME
+from flows.matching.match import compile_topic, match_text
+from warehouse.records import SIGNATURE_SCHEME
 
 END = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # "now" for the warehouse: a Wednesday morning
 DAYS = 730

@@ -14,7 +14,7 @@ records the load it saw, and again at its end ("load end"): the machine is share
                  and warm-up excluded; x threads = that per-task figure / the threads' one;
                  `submit` is the part of the N tasks' wall the flow spends in `.submit()`.
 2. extraction    --pages M synthetic ~100 KB pages (bench/corpus.py) through
-                 flows.extract.extract_page, 20 pages per task: ThreadPoolTaskRunner (one
+                 flows.collect.extraction.extract_page, 20 pages per task: ThreadPoolTaskRunner (one
                  GIL), DaskTaskRunner with 2 worker processes, the project's ExtractionPool
                  (extract_many, no task runner) and a plain loop in this process. `work` is
                  the wall time of the pages after start-up and warm-up (one page per worker);
@@ -68,7 +68,7 @@ def plus_one(x: int) -> int:
 
 
 def extract_batch(pages: list[tuple[bytes, str]]) -> list[Any]:
-    from flows.extract import extract_page
+    from flows.collect.extraction import extract_page
 
     return [extract_page(html, url, max_bytes=MAX_BYTES) for html, url in pages]
 
@@ -78,7 +78,7 @@ def warm_worker(page: tuple[bytes, str] | None) -> int:
     import prefect.task_engine  # noqa: F401
 
     if page is not None:
-        from flows.extract import extract_page, warm_up
+        from flows.collect.extraction import extract_page, warm_up
 
         warm_up()
         extract_page(*page, max_bytes=MAX_BYTES)
@@ -176,8 +176,8 @@ def small_tasks(n: int, quiet: float) -> dict[str, Any]:
 
 
 def extraction(pages: list[tuple[bytes, str]], quiet: float) -> dict[str, Any]:
+    from flows.collect.extraction import ExtractionPool, extract_page
     from flows.config import ExtractSettings
-    from flows.extract import ExtractionPool, extract_page
 
     out: dict[str, Any] = {}
     batches = [pages[i : i + BATCH] for i in range(0, len(pages), BATCH)]

@@ -11,12 +11,12 @@ DuckDB (bench/synthetic_warehouse.py), then times, through the project's own fun
                     as `newswatch sql` runs it)
   v_articles week   the same over v_articles (reads the text's length)
   v_source_health   store.source_health
-  unseen            persist.unseen for 300 candidate keys (250 stored in the last two days,
+  unseen            batches.unseen for 300 candidate keys (250 stored in the last two days,
                     50 new): the ingest's dedup
-  recent signatures persist.recent_signatures for the grouping window (14 days)
+  recent signatures batches.recent_signatures for the grouping window (14 days)
   source states     store.source_states
   render            reports.render.render of the week's digest, full report and email
-  open / save       persist.open_warehouse and persist.save of one hourly run (60 articles):
+  open / save       batches.open_warehouse and batches.save of one hourly run (60 articles):
                     the ingest's writes, checkpoint on close included
 
 Each read is timed cold (a fresh connection: DuckDB's buffers empty; the OS page cache may
@@ -55,14 +55,12 @@ import synthetic_warehouse as synth  # noqa: E402  (bench/ is not a package)
 from ingest_bench import _git_state  # noqa: E402  (the same record of the commit measured)
 
 from flows import digest as digest_flow  # noqa: E402
-from flows import persist  # noqa: E402
 from flows.config import Paths, Settings, load_settings  # noqa: E402
-from flows.period import Period, last_complete_week  # noqa: E402
-from flows.stories import SIGNATURE_SCHEME  # noqa: E402
+from flows.delivery.period import Period, last_complete_week  # noqa: E402
 from reports.render import render  # noqa: E402
+from warehouse import batches, store  # noqa: E402
 from warehouse import db as wdb  # noqa: E402
-from warehouse import store  # noqa: E402
-from warehouse.records import Article  # noqa: E402
+from warehouse.records import SIGNATURE_SCHEME, Article  # noqa: E402
 
 TARGET_SECONDS = 1.0  # digest query and one week of v_matches, 1M articles, 2 cores
 GROUPING_WINDOW = timedelta(days=14)  # as flows.ingest.GROUPING_WINDOW
@@ -220,7 +218,7 @@ def measure(db: Path, settings: Settings, repeat: int, seed: int, writes: bool) 
     now = synth.END
     topic = settings.topics[0]
     period = last_complete_week(now, settings.digest.timezone)
-    known = persist.Known()
+    known = batches.Known()
     keys = _candidates(db, now, seed)
     since = now - GROUPING_WINDOW
     paths = settings.paths
@@ -274,12 +272,12 @@ def measure(db: Path, settings: Settings, repeat: int, seed: int, writes: bool) 
         cold[name], result = _time(in_con(fn), repeat)
         cold[name]["result"] = result if isinstance(result, int) else str(result)
     # The ingest's own entry points open their connection like this too.
-    cold["unseen 300 keys (persist.unseen)"], fresh = _time(
-        lambda: persist.unseen(paths, keys, known, wait_seconds=30), repeat
+    cold["unseen 300 keys (batches.unseen)"], fresh = _time(
+        lambda: batches.unseen(paths, keys, known, wait_seconds=30), repeat
     )
-    cold["unseen 300 keys (persist.unseen)"]["result"] = len(fresh)
+    cold["unseen 300 keys (batches.unseen)"]["result"] = len(fresh)
     cold["recent signatures (persist)"], sigs = _time(
-        lambda: persist.recent_signatures(paths, known, since), repeat
+        lambda: batches.recent_signatures(paths, known, since), repeat
     )
     cold["recent signatures (persist)"]["result"] = len(sigs)
     cold["digest (build_digest)"]["result"] = len(built.stories)
@@ -319,12 +317,12 @@ def measure(db: Path, settings: Settings, repeat: int, seed: int, writes: bool) 
     if writes:
         _step("ingest writes: open_warehouse, then save one hourly run (adds rows)")
         before = db.stat().st_size
-        opened, _ = _time(lambda: persist.open_warehouse(paths), repeat)
+        opened, _ = _time(lambda: batches.open_warehouse(paths), repeat)
         saves = []
         for k in range(repeat):
             tables = _run_rows(db, settings, now + timedelta(hours=k + 1), seed + k)
             start = time.perf_counter()
-            saved = persist.save(paths, f"bench-{k}", tables)
+            saved = batches.save(paths, f"bench-{k}", tables)
             saves.append(time.perf_counter() - start)
             assert saved.stored and saved.articles == SAVE_ARTICLES, saved
         m["writes"] = {

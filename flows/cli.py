@@ -15,7 +15,7 @@ import typer
 from flows.config import ConfigError, Paths, Settings, load_settings, resolve_paths
 
 if TYPE_CHECKING:
-    from flows.prefect_env import PrefectApi
+    from flows.runtime.prefect_api import PrefectApi
 
 # Exit codes (DESIGN.md): 0 the run completed, even with failed feeds.
 EXIT_CONFIG = 2  # bad sources.yaml, topic file or environment variable
@@ -53,12 +53,12 @@ def _settings(paths: Paths) -> Settings:
 def run_ingest(paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None) -> dict[str, Any]:
     """Validate, then run the ingest flow; config and warehouse problems exit with their codes."""
     _settings(paths)  # fail before anything is written
-    from flows.prefect_env import PrefectApi
+    from flows.runtime.prefect_api import PrefectApi
 
     with contextlib.ExitStack() as stack:
         if api is None:  # fanned out, the workers need a server the user runs
             api = stack.enter_context(PrefectApi(paths.data_dir, temporary=not fan_out))
-        from flows.extract import forkserver
+        from flows.collect.extraction import forkserver
 
         if not fan_out:  # fanned out, the pages are extracted on the workers
             forkserver()  # the extraction workers' parent loads trafilatura while Prefect starts
@@ -85,7 +85,7 @@ def run_ingest(paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None)
 @contextlib.contextmanager
 def _exit_codes(api: PrefectApi) -> Iterator[None]:
     """A flow's known failures as DESIGN.md's exit codes, each with its one-line reason."""
-    from flows.runlock import AlreadyRunning
+    from flows.runtime.runlock import AlreadyRunning
     from warehouse.db import WarehouseError
 
     try:
@@ -103,7 +103,7 @@ def _exit_codes(api: PrefectApi) -> Iterator[None]:
 
 
 def _ready(api: PrefectApi) -> None:
-    from flows.prefect_server import ServerError
+    from flows.runtime.prefect_server import ServerError
 
     try:
         api.ready()
@@ -141,8 +141,8 @@ def run_digest(paths: Paths, *, api: PrefectApi | None = None, **options: Any) -
     settings = _settings(paths)
     from datetime import UTC, datetime
 
-    from flows import prefect_env
-    from flows.period import PeriodError, choose
+    from flows.delivery.period import PeriodError, choose
+    from flows.runtime import prefect_api
 
     try:
         period_options = {
@@ -153,7 +153,7 @@ def run_digest(paths: Paths, *, api: PrefectApi | None = None, **options: Any) -
         _fail(EXIT_CONFIG, str(exc))
     with contextlib.ExitStack() as stack:
         if api is None:
-            api = stack.enter_context(prefect_env.PrefectApi(paths.data_dir))
+            api = stack.enter_context(prefect_api.PrefectApi(paths.data_dir))
         from flows.digest import digest as digest_flow
 
         _ready(api)
@@ -192,7 +192,7 @@ def run(
     """The main job: one ingest run, then the digest of the seven days ending now."""
     paths = resolve_paths(sources=sources, db=db, topics=topics, reports=reports)
     _settings(paths)  # fail before anything is written or started
-    from flows.prefect_env import PrefectApi
+    from flows.runtime.prefect_api import PrefectApi
 
     with PrefectApi(paths.data_dir) as api:  # one Prefect API for both flows
         result = run_ingest(paths, api=api)
@@ -229,9 +229,9 @@ def serve(sources: SourcesOpt = None, db: DbOpt = None, topics: TopicsOpt = None
     """Register the ingest and digest schedules with Prefect and run them."""
     paths = resolve_paths(sources=sources, db=db, topics=topics)
     _settings(paths)
-    from flows import prefect_env
+    from flows.runtime import prefect_api
 
-    prefect_env.configure(paths.data_dir)
+    prefect_api.configure(paths.data_dir)
     from flows.serve import ServeError, schedules_from_env
     from flows.serve import serve as serve_schedules
 
@@ -253,7 +253,7 @@ def evaluate_cmd(
 ) -> None:
     """Precision, recall and F1 of the matcher on a labelled corpus, beside a keyword alert."""
     from flows.config import load_topics
-    from flows.evaluate import CorpusError, evaluate, format_report, load_corpus
+    from flows.matching.evaluation import CorpusError, evaluate, format_report, load_corpus
 
     paths = resolve_paths(topics=topics)
     try:
@@ -324,8 +324,8 @@ def explain(
     db: DbOpt = None,
 ) -> None:
     """Why an article matched or not: entities, aliases, sentences and the parts of its score."""
-    from flows.explain import describe
-    from flows.urls import canonical_url
+    from flows.matching.explain import describe
+    from flows.web.urls import canonical_url
     from warehouse import db as wdb
     from warehouse import store
 
@@ -357,7 +357,7 @@ def sources_cmd(
             width=120,
         )
         return
-    from flows.sources_check import check_feeds
+    from flows.collect.sources_check import check_feeds
 
     results = asyncio.run(check_feeds(settings))
     _print_table(
@@ -416,7 +416,7 @@ def _print_ingest(result: dict[str, Any]) -> None:
         typer.echo(f"  every feed failed on the network, e.g. {first['source']}: {first['error']}")
         typer.echo(result["summary"])
         return
-    from flows.health import NOT_FAILURES
+    from flows.collect.feed_health import NOT_FAILURES
 
     failed = [f for f in result["feeds"] if f["status"] not in NOT_FAILURES]
     for f in failed:

@@ -9,9 +9,10 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import health, rank
+from flows.collect import feed_health
 from flows.config import Settings, settings_for
-from flows.period import Period, choose
+from flows.delivery import ranking
+from flows.delivery.period import Period, choose
 from flows.topic import Topic
 from warehouse import db as wdb
 from warehouse import store
@@ -25,8 +26,8 @@ def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime
         articles_seen, _ = store.period_counts(con, topic.id, period.start, period.end)
         before = period.previous()
         _, previous = store.period_counts(con, topic.id, before.start, before.end)
-        feed_health = store.source_health(con)
-    ranked = rank.stories(rows, start=period.start, end=period.end)
+        health_rows = store.source_health(con)
+    ranked = ranking.stories(rows, start=period.start, end=period.end)
     failing = tuple(
         FailingFeed(
             source=h["source"],
@@ -34,8 +35,8 @@ def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime
             since=h["failing_since"],
             error=h["last_error"],
         )
-        for h in feed_health
-        if h["last_status"] not in health.NOT_FAILURES and h["last_status"] is not None
+        for h in health_rows
+        if h["last_status"] not in feed_health.NOT_FAILURES and h["last_status"] is not None
     )
     return Digest(
         topic_id=topic.id,
@@ -49,8 +50,8 @@ def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime
         top=settings.digest.top,
         previous_count=previous,
         articles_seen=articles_seen,
-        leading_entities=rank.leading_entities(ranked),
-        feeds_total=len(feed_health) or len(settings.feeds),
+        leading_entities=ranking.leading_entities(ranked),
+        feeds_total=len(health_rows) or len(settings.feeds),
         failing=failing,
         generated_at=now,
         report_path=str(report_file(settings, topic, period, ".html").resolve()),
@@ -87,7 +88,7 @@ def send_digest(
     force: bool,
 ) -> list[dict[str, Any]]:
     """Deliver through the outbox: once per (topic, period, recipient) unless forced."""
-    from flows.deliver import deliver
+    from flows.delivery.outbox import deliver
     from reports.mail import build_message, make_message_id, sender_domain
     from reports.render import render
 

@@ -16,7 +16,6 @@ import os
 import socket
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from prefect import flow, get_run_logger
@@ -25,13 +24,10 @@ from prefect.deployments import run_deployment
 from prefect.states import Cancelled
 from pydantic import TypeAdapter, ValidationError
 
-from flows import pages
+from flows.collect import pages
+from flows.collect.pages import Collected, Collector, Page
 from flows.config import Settings, settings_for
-from flows.pages import Page
 from warehouse.records import Entry, FetchResult
-
-if TYPE_CHECKING:
-    from flows.ingest import Collected, Collector
 
 COLLECT_DEPLOYMENT = "collect-pages/newswatch-collect"
 POLL_SECONDS = 1.0  # how often the ingest asks the server whether a collect run has finished

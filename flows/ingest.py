@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,22 +14,22 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 
-from flows import fanout, health, pages, persist, stories
-from flows.articles import build_article, story_id
+from flows import fanout
+from flows.collect import feed_health, pages, stories
+from flows.collect.articles import story_id
+from flows.collect.feeds import NotAFeed, parse_response
+from flows.collect.fetch import Fetcher
+from flows.collect.pages import Collected, Collector
 from flows.config import FeedSettings, FetchSettings, Settings, settings_for
-from flows.feeds import NotAFeed, parse_response
-from flows.fetch import Fetcher
-from flows.match import compile_topic, match_text
-from flows.pages import Page
-from flows.report import RunReport
-from flows.runlock import single_run
-from warehouse.records import Article, Entry, FeedOutcome, FetchResult
+from flows.matching.match import compile_topic, match_text
+from flows.run_summary import RunReport
+from flows.runtime.runlock import single_run
+from warehouse import batches
+from warehouse.records import SIGNATURE_SCHEME, Article, Entry, FeedOutcome, Signature
 
 # Worth a second try within the run; a timeout is not (it already cost the whole deadline).
 TRANSIENT = frozenset({"connect_error", "read_error", "http_502", "http_503", "http_504"})
 GROUPING_WINDOW = timedelta(days=14)  # copies of a story appear within days, not months
-# Fills a run's Collected with the pages of its new entries: here, or on Prefect workers.
-Collector = Callable[[Sequence[Entry], "Collected"], Awaitable[None]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,10 +153,10 @@ async def _run(settings: Settings, collect: Collector) -> dict[str, Any]:
     with single_run(paths.data_dir / "ingest.lock"):
         now = datetime.now(UTC)
         report = RunReport(run_id=uuid.uuid4().hex[:12], started_at=now)
-        known = persist.open_warehouse(paths)
+        known = batches.open_warehouse(paths)
         report.quarantined.extend(known.quarantined)
 
-        due = [f for f in settings.feeds if health.is_due(known.states.get(f.url), now)]
+        due = [f for f in settings.feeds if feed_health.is_due(known.states.get(f.url), now)]
         report.skipped = [f for f in settings.feeds if f not in due]
         log.info("fetching %d feeds (%d backing off)", len(due), len(report.skipped))
         fetched = await _fetch_feeds(settings, due, known, now)
@@ -176,7 +176,7 @@ async def _run(settings: Settings, collect: Collector) -> dict[str, Any]:
         )
         rows["articles"] = [{**r, "story_id": story_ids[r["key"]]} for r in rows["articles"]]
         rows["article_signatures"] = signatures
-        saved = persist.save(paths, report.batch_name(), rows)
+        saved = batches.save(paths, report.batch_name(), rows)
         report.finish(saved, articles, matches)
         log.info(report.summary_line())
         return report.as_dict() | ({"fan_out": collected.handed} if collected.handed else {})
@@ -185,7 +185,7 @@ async def _run(settings: Settings, collect: Collector) -> dict[str, Any]:
 async def _fetch_feeds(
     settings: Settings,
     due: Sequence[FeedSettings],
-    known: persist.Known,
+    known: batches.Known,
     now: datetime,
 ) -> list[FeedFetch]:
     # A request's deadline runs while it holds a connection slot, and so does the time the event
@@ -200,7 +200,7 @@ async def _fetch_feeds(
                 return await fetch_feed(
                     fetcher,
                     feed,
-                    health.validators(known.states.get(feed.url), now),
+                    feed_health.validators(known.states.get(feed.url), now),
                     settings.fetch,
                     now,
                 )
@@ -212,51 +212,26 @@ async def _fetch_feeds(
 
 
 def _new_entries(
-    settings: Settings, fetched: Sequence[FeedFetch], known: persist.Known
+    settings: Settings, fetched: Sequence[FeedFetch], known: batches.Known
 ) -> list[Entry]:
     """Entries not stored yet, each once (the same story in several feeds: first feed wins)."""
     first: dict[str, Entry] = {}
     for feed in fetched:
         for entry in feed.entries:
             first.setdefault(entry.key, entry)
-    fresh = persist.unseen(settings.paths, first, known, wait_seconds=persist.LOCK_WAIT_SECONDS)
+    fresh = batches.unseen(settings.paths, first, known, wait_seconds=batches.LOCK_WAIT_SECONDS)
     return [e for k, e in first.items() if k in fresh]
 
 
-@dataclasses.dataclass
-class Collected:
-    """Articles built from new entries, with the key of the entry each came from."""
-
-    now: datetime
-    run_id: str
-    pairs: list[tuple[str, Article]] = dataclasses.field(default_factory=list)
-    pages: list[tuple[Entry, FetchResult]] = dataclasses.field(default_factory=list)
-    # signed while later batches extract; None: too short to compare
-    signatures: dict[str, stories.Signature | None] = dataclasses.field(default_factory=dict)
-    handed: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # fan-out runs
-
-    def add(self, got: Sequence[Page]) -> None:
-        """Articles from a batch of fetched and extracted pages."""
-        for entry, page, extracted in got:
-            article = build_article(entry, page, extracted, now=self.now, run_id=self.run_id)
-            self.pairs.append((entry.key, article))
-            if article.key not in self.signatures:  # the first copy is kept
-                self.signatures[article.key] = stories.sign(
-                    article.key, story_id(article.key), article.text
-                )
-            if page is not None:
-                self.pages.append((entry, page))
-
-
 def _fresh_articles(
-    settings: Settings, collected: Collected, known: persist.Known
+    settings: Settings, collected: Collected, known: batches.Known
 ) -> list[Article]:
     """Drop articles whose key (a page's rel=canonical may change it) is stored or repeated."""
-    fresh = persist.unseen(
+    fresh = batches.unseen(
         settings.paths,
         {a.key for _, a in collected.pairs},
         known,
-        wait_seconds=persist.LOCK_WAIT_SECONDS,
+        wait_seconds=batches.LOCK_WAIT_SECONDS,
     )
     kept: dict[str, Article] = {}
     for _, article in collected.pairs:
@@ -268,12 +243,12 @@ def _fresh_articles(
 def _group(
     settings: Settings,
     articles: Sequence[Article],
-    signatures: dict[str, stories.Signature | None],
-    known: persist.Known,
+    signatures: dict[str, Signature | None],
+    known: batches.Known,
     now: datetime,
 ) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Story ids (copies of a recent story join it) and the new articles' signatures."""
-    recent = persist.recent_signatures(settings.paths, known, now - GROUPING_WINDOW)
+    recent = batches.recent_signatures(settings.paths, known, now - GROUPING_WINDOW)
     signed = [s for a in articles if (s := signatures[a.key]) is not None]
     ids = stories.group(signed, recent)
     rows = [
@@ -282,7 +257,7 @@ def _group(
             "story_id": ids[s.key],
             "shingles": s.shingles,
             "hashes": list(s.hashes),
-            "scheme": stories.SIGNATURE_SCHEME,
+            "scheme": SIGNATURE_SCHEME,
             "signed_at": now,
         }
         for s in signed

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flows.config import Settings
-from flows.match import compile_topic, match_text
+from flows.matching.match import compile_topic, match_text
 from warehouse import db, store
 
 CHUNK = 2_000  # articles read at a time: memory stays flat however large the warehouse

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flows.config import ConfigError, Paths
-from flows.prefect_server import ServerError, free_port, port_free, spawn
+from flows.runtime.prefect_server import ServerError, free_port, port_free, spawn
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -174,9 +174,9 @@ def local_server(data_dir: Path, *, port: int | None = None, timeout: float = 12
 
 def serve(paths: Paths, schedules: Schedules, *, limit_seconds: float | None = None) -> None:
     """Register both deployments and run their scheduled runs until Ctrl-C (or limit_seconds)."""
-    from flows import prefect_env
+    from flows.runtime import prefect_api
 
-    prefect_env.configure(paths.data_dir)
+    prefect_api.configure(paths.data_dir)
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         with contextlib.ExitStack() as stack:

@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from flows.extract import extract_page
+from flows.collect.extraction import extract_page
 from warehouse.records import Extracted
 
 HANG = b"<!-- fault: hang -->"

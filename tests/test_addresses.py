@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from flows.addresses import dialable
+from flows.web.addresses import dialable
 
 LOOPBACK_ONLY = (ipaddress.ip_network("127.0.0.1/32"),)
 

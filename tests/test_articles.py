@@ -1,4 +1,4 @@
-"""The article built from an entry, its page and its extraction (flows/articles.py)."""
+"""The article built from an entry, its page and its extraction (flows/collect/articles.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from flows.articles import _one_space
+from flows.collect.articles import _one_space
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""flows.deliver: exactly one email per (topic, period, recipient) through the outbox."""
+"""flows.delivery.outbox: exactly one email per (topic, period, recipient) through the outbox."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from flows.config import SmtpSettings
-from flows.deliver import DeliveryResult, deliver
+from flows.delivery.outbox import DeliveryResult, deliver
 from reports import mail
 from tests.test_mail import (
     PASSWORD,

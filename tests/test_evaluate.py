@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from flows.evaluate import (
+from flows.matching.evaluation import (
     CorpusError,
     Counts,
     evaluate,

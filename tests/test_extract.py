@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 import trafilatura
 
-from flows.config import ExtractSettings
-from flows.extract import (
+from flows.collect.extraction import (
     LANGID_MAX_CHARS,
     ExtractionPool,
     Page,
@@ -24,6 +23,7 @@ from flows.extract import (
     detect_language,
     extract_page,
 )
+from flows.config import ExtractSettings
 from tests import extract_faults as faults  # module-level: the workers import it by name
 from warehouse.records import Extracted
 
@@ -330,7 +330,7 @@ def test_pages_of_a_pool_replaced_by_another_thread_are_resubmitted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pool = ExtractionPool(ExtractSettings(workers=1))
-    monkeypatch.setattr("flows.extract.POLL_SECONDS", 0.05)
+    monkeypatch.setattr("flows.collect.extraction.POLL_SECONDS", 0.05)
 
     def submit(item: Page) -> tuple[Future[Extracted], int]:
         future: Future[Extracted] = Future()

@@ -24,7 +24,6 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from flows import persist
 from flows.cli import app
 from tests.conftest import ROOT
 from tests.faults_support import (
@@ -41,7 +40,7 @@ from tests.faults_support import (
     story_feeds,
 )
 from tests.test_warehouse import held_lock
-from warehouse import db, spool
+from warehouse import batches, db, spool
 
 pytestmark = [
     pytest.mark.prefect,
@@ -336,9 +335,9 @@ def test_locked_warehouse_keeps_results_in_the_spool_until_the_next_run(
 
     room.add_items("/good.xml", *(room.item_for(story(n), when=n) for n in range(3, 6)))
     pages_before = room.page_requests()
-    # persist.LOCK_WAIT_SECONDS (30 s) is a module constant, read at call time: lowered here,
+    # batches.LOCK_WAIT_SECONDS (30 s) is a module constant, read at call time: lowered here,
     # which is why this case runs the flow in this process (through the CLI, for its message).
-    monkeypatch.setattr(persist, "LOCK_WAIT_SECONDS", 1.0)
+    monkeypatch.setattr(batches, "LOCK_WAIT_SECONDS", 1.0)
     with held_lock(db_path, seconds=120, read_only=read_only) as holder:
         began = time.monotonic()
         done = cli_ingest(sources, db_path)
@@ -348,9 +347,9 @@ def test_locked_warehouse_keeps_results_in_the_spool_until_the_next_run(
         done.output
     )
     assert "results are safe in" in done.output and "load on the next run" in done.output
-    batches = spool.pending(db_path.parent / ".data" / "spool")
-    assert len(batches) == 1 and (batches[0] / "articles.jsonl").stat().st_size > 0
-    assert str(batches[0]) in done.output
+    pending = spool.pending(db_path.parent / ".data" / "spool")
+    assert len(pending) == 1 and (pending[0] / "articles.jsonl").stat().st_size > 0
+    assert str(pending[0]) in done.output
     assert 2 <= took < 20  # retried for LOCK_WAIT_SECONDS at the start and at the save
     # Nothing of the locked run reached the warehouse: not half, not anything.
     assert rows(db_path, "SELECT count(*) FROM articles") == [(3,)]

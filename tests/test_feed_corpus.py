@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from flows.collect.feeds import SUMMARY_MAX, TITLE_MAX, NotAFeed, _plain_text, parse_response
+from flows.collect.fetch import Fetcher
 from flows.config import FetchSettings
-from flows.feeds import SUMMARY_MAX, TITLE_MAX, NotAFeed, _plain_text, parse_response
-from flows.fetch import Fetcher
 from tests.conftest import ROOT
 from tests.test_feeds import _CORPUS_NOT_FEEDS
 from warehouse.records import FetchResult, ParsedFeed

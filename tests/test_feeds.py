@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from flows.feeds import SUMMARY_MAX, TITLE_MAX, NotAFeed, parse_feed
+from flows.collect.feeds import SUMMARY_MAX, TITLE_MAX, NotAFeed, parse_feed
 from tests.conftest import ROOT
 from warehouse.records import Entry, ParsedFeed
 

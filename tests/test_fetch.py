@@ -20,8 +20,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from flows.collect.fetch import Fetcher, Resolver
 from flows.config import FetchSettings
-from flows.fetch import Fetcher, Resolver
 from warehouse.records import FetchResult
 
 Handler = Callable[[socket.socket, threading.Event], None]

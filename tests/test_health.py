@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from flows import health
+from flows.collect import feed_health
 from warehouse.records import FeedOutcome, SourceState
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -17,7 +17,7 @@ def outcome(status: str, **kw: object) -> FeedOutcome:
 
 
 def run(prev: SourceState | None, status: str, now: datetime = NOW, **kw: object) -> SourceState:
-    return health.next_state(
+    return feed_health.next_state(
         prev, outcome(status, **kw), now, conditional=False, rng=random.Random(1)
     )
 
@@ -32,10 +32,10 @@ def test_failures_back_off_exponentially_and_cap_at_a_day() -> None:
     assert state is not None and state.consecutive_failures == 12
     assert state.failing_since == NOW
     assert delays[1] > delays[0] and delays[3] > delays[2]
-    assert max(delays) <= health.BACKOFF_CAP
-    assert delays[-1] >= health.BACKOFF_CAP / 2  # still retried, never abandoned
-    assert not health.is_due(state, NOW + timedelta(days=11))
-    assert health.is_due(state, state.next_attempt_at)
+    assert max(delays) <= feed_health.BACKOFF_CAP
+    assert delays[-1] >= feed_health.BACKOFF_CAP / 2  # still retried, never abandoned
+    assert not feed_health.is_due(state, NOW + timedelta(days=11))
+    assert feed_health.is_due(state, state.next_attempt_at)
 
 
 def test_recovery_resets_the_count() -> None:
@@ -48,7 +48,7 @@ def test_recovery_resets_the_count() -> None:
 
 def test_not_modified_is_success_and_keeps_validators() -> None:
     ok = run(None, "ok", etag='"v1"', last_modified="Wed, 18 Nov 2026 10:00:00 GMT")
-    same = health.next_state(
+    same = feed_health.next_state(
         ok, outcome("not_modified"), NOW + timedelta(hours=1), conditional=True
     )
     assert same.etag == '"v1"' and same.last_modified == ok.last_modified
@@ -58,9 +58,9 @@ def test_not_modified_is_success_and_keeps_validators() -> None:
 
 def test_validators_are_dropped_once_a_day_to_catch_servers_that_always_say_304() -> None:
     ok = run(None, "ok", etag='"v1"')
-    assert health.validators(ok, NOW + timedelta(hours=1)) == ('"v1"', None)
-    assert health.validators(ok, NOW + timedelta(hours=25)) == (None, None)
-    assert health.validators(None, NOW) == (None, None)
+    assert feed_health.validators(ok, NOW + timedelta(hours=1)) == ('"v1"', None)
+    assert feed_health.validators(ok, NOW + timedelta(hours=25)) == (None, None)
+    assert feed_health.validators(None, NOW) == (None, None)
 
 
 def test_rate_limit_waits_without_counting_a_failure() -> None:
@@ -74,11 +74,13 @@ def test_a_network_outage_blames_no_feed() -> None:
         outcome("dns_error"),
         FeedOutcome(source="B", url="https://b.example/", status="connect_error"),
     ]
-    assert health.network_outage(outs)
-    assert not health.network_outage([*outs, outcome("ok")])
-    assert not health.network_outage([outcome("timeout")])  # one feed down is that feed's problem
+    assert feed_health.network_outage(outs)
+    assert not feed_health.network_outage([*outs, outcome("ok")])
+    assert not feed_health.network_outage(
+        [outcome("timeout")]
+    )  # one feed down is that feed's problem
     prev = run(None, "ok")
-    after = health.next_state(
+    after = feed_health.next_state(
         prev, outs[0], NOW + timedelta(hours=1), conditional=False, outage=True
     )
     assert after.consecutive_failures == 0 and after.next_attempt_at is None

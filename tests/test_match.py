@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flows.config import load_topics
-from flows.match import CompiledTopic, compile_topic, find_hits, match_text
+from flows.matching.match import CompiledTopic, compile_topic, find_hits, match_text
 from flows.topic import Topic
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from flows.aliases import _sorted_scan, build_automaton, scan
-from flows.match import _snippet, compile_topic
-from flows.sentences import sentence_starts
+from flows.matching.aliases import _sorted_scan, build_automaton, scan
+from flows.matching.match import _snippet, compile_topic
+from flows.matching.sentences import sentence_starts
 from flows.topic import Topic
 
 # Aliases that overlap every way the scan has to resolve: a multi-word alias covering shorter

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from flows.period import PeriodError, choose, iso_week, last_complete_week, rolling
+from flows.delivery.period import PeriodError, choose, iso_week, last_complete_week, rolling
 
 LONDON = ZoneInfo("Europe/London")
 

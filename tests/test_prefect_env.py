@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import prefect_env
+from flows.runtime import prefect_api
 
 
 def test_defaults_go_beside_the_warehouse_and_user_settings_win(
@@ -15,7 +15,7 @@ def test_defaults_go_beside_the_warehouse_and_user_settings_win(
     for name in ("PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED", "PREFECT_API_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
-    prefect_env.configure(tmp_path / ".data")
+    prefect_api.configure(tmp_path / ".data")
     import os
 
     assert os.environ["PREFECT_HOME"] == str((tmp_path / ".data" / "prefect").resolve())
@@ -29,8 +29,8 @@ def test_an_oversized_temporary_database_is_pruned_and_a_small_one_kept(tmp_path
     db = home / "prefect.db"
     db.write_bytes(b"x" * 1000)
     (home / "prefect.db-wal").write_bytes(b"w")
-    assert not prefect_env.prune_ephemeral_database(home, limit=5000)
+    assert not prefect_api.prune_ephemeral_database(home, limit=5000)
     assert db.exists()
-    assert prefect_env.prune_ephemeral_database(home, limit=500)
+    assert prefect_api.prune_ephemeral_database(home, limit=500)
     assert not db.exists() and not (home / "prefect.db-wal").exists()
-    assert not prefect_env.prune_ephemeral_database(home, limit=500)  # nothing left to prune
+    assert not prefect_api.prune_ephemeral_database(home, limit=500)  # nothing left to prune

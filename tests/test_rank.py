@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flows import rank
+from flows.delivery import ranking
 
 START = datetime(2026, 11, 16, tzinfo=UTC)
 END = START + timedelta(days=7)
@@ -36,7 +36,7 @@ def row(key: str, story: str, source: str, score: float, day: int, **kw: Any) ->
 
 
 def test_copies_are_grouped_under_the_best_copy_with_also_covered_by() -> None:
-    stories = rank.stories(
+    stories = ranking.stories(
         [
             row("a1", "s1", "gazette", 0.70, 1),
             row("a2", "s1", "times", 0.90, 2),
@@ -58,28 +58,28 @@ def test_more_outlets_and_recency_lift_the_rank_but_strength_leads() -> None:
     wide = [row(f"w{i}", "wide", f"outlet{i}", 0.6, 1) for i in range(4)]
     strong = [row("x", "strong", "solo", 0.9, 0)]
     weak_recent = [row("y", "weak", "late", 0.55, 6)]
-    order = [s.story_id for s in rank.stories(wide + strong + weak_recent, start=START, end=END)]
+    order = [s.story_id for s in ranking.stories(wide + strong + weak_recent, start=START, end=END)]
     assert order == ["strong", "wide", "weak"]
     equal = [
         row("one", "one", "a", 0.8, 3),
         *(row(f"t{i}", "three", f"o{i}", 0.8, 3) for i in range(3)),
     ]
-    assert [s.story_id for s in rank.stories(equal, start=START, end=END)] == ["three", "one"]
+    assert [s.story_id for s in ranking.stories(equal, start=START, end=END)] == ["three", "one"]
     same = [row("p", "p", "a", 0.6, 0), row("q", "q", "b", 0.6, 6)]
-    assert [s.story_id for s in rank.stories(same, start=START, end=END)] == ["q", "p"]
+    assert [s.story_id for s in ranking.stories(same, start=START, end=END)] == ["q", "p"]
 
 
 def test_unsafe_links_are_dropped() -> None:
-    (story,) = rank.stories(
+    (story,) = ranking.stories(
         [row("j", "j", "evil", 0.8, 1, url="javascript:alert(1)")], start=START, end=END
     )
     assert story.url is None
 
 
 def test_leading_entities_count_stories() -> None:
-    stories = rank.stories(
+    stories = ranking.stories(
         [row("a", "a", "x", 0.8, 1), row("b", "b", "y", 0.8, 1, entities=["Poland"])],
         start=START,
         end=END,
     )
-    assert rank.leading_entities(stories)[0] == ("Poland", 2)
+    assert ranking.leading_entities(stories)[0] == ("Poland", 2)

@@ -21,7 +21,7 @@ import pytest
 
 from flows.config import ConfigError, Paths
 from flows.fanout import COLLECT_DEPLOYMENT
-from flows.prefect_server import free_port, port_free
+from flows.runtime.prefect_server import free_port, port_free
 from flows.serve import (
     DEPLOYMENT_NAME,
     Schedules,

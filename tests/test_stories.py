@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from flows import stories
+from flows.collect import stories
+from warehouse.records import Signature
 
 WIRE = (
     "Britain and Poland agreed on Tuesday to build air defence missiles together in a deal worth "
@@ -71,13 +72,11 @@ def test_a_copy_is_found_whichever_band_it_shares() -> None:
         hashes = [h ^ 1 for h in original.hashes]
         keep = slice(band * stories.ROWS, (band + 1) * stories.ROWS)
         hashes[keep] = original.hashes[keep]
-        other = stories.Signature("b", "b", original.shingles, tuple(hashes))
+        other = Signature("b", "b", original.shingles, tuple(hashes))
         grouper = stories.Grouper([original])
         keys = stories._band_keys(other)
         assert sum(1 for b, k in zip(grouper._bands, keys, strict=True) if k in b) == 1
-    unrelated = stories.Signature(
-        "c", "c", original.shingles, tuple(h ^ 1 for h in original.hashes)
-    )
+    unrelated = Signature("c", "c", original.shingles, tuple(h ^ 1 for h in original.hashes))
     grouper = stories.Grouper([original])
     assert not any(
         k in b for b, k in zip(grouper._bands, stories._band_keys(unrelated), strict=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import prefect_env, prefect_server
+from flows.runtime import prefect_api, prefect_server
 from tests.conftest import ROOT
 from tests.faults_support import (
     Child,
@@ -162,7 +162,7 @@ def test_a_named_server_is_used_and_no_temporary_one_started(
 ) -> None:
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
-    with prefect_env.PrefectApi(tmp_path / ".data") as api:
+    with prefect_api.PrefectApi(tmp_path / ".data") as api:
         assert api._child is None
     assert temporary_servers(tmp_path / "home") == []
 

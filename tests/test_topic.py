@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from flows.config import ConfigError, load_topics
-from flows.match import compile_topic, match_text
+from flows.matching.match import compile_topic, match_text
 from flows.topic import Topic
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.urls import (
+from flows.web.urls import (
     TRACKING_PARAMS,
     canonical_url,
     safe_link,

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from flows import persist
 from flows.config import Paths
-from warehouse import db, spool, store
+from warehouse import batches, db, spool, store
 from warehouse.records import SourceState
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -184,8 +183,8 @@ def test_a_batch_that_can_never_load_is_quarantined_and_blocks_nothing(
     bad = spool.write_batch(spool_dir, "0-old", tables("https://a.example/old"))
     damage(bad)
 
-    saved = persist.save(paths, "1-new", tables("https://a.example/new", run="r2"))
-    again = persist.save(paths, "2-next", tables("https://a.example/next", run="r3"))
+    saved = batches.save(paths, "1-new", tables("https://a.example/new", run="r2"))
+    again = batches.save(paths, "2-next", tables("https://a.example/next", run="r3"))
 
     assert saved.stored and saved.articles == 1 and again.stored and not again.quarantined
     (moved,) = saved.quarantined
@@ -205,7 +204,7 @@ def test_a_batch_that_can_never_load_is_quarantined_and_blocks_nothing(
 def test_a_run_whose_own_batch_is_refused_says_it_was_not_saved(paths: Paths) -> None:
     rows = tables("https://a.example/1")
     rows["matches"][0]["score"] = None
-    saved = persist.save(paths, "bad", rows)
+    saved = batches.save(paths, "bad", rows)
     assert not saved.stored and saved.batch is None and "NOT NULL" in saved.quarantined[0]
     assert (paths.data_dir / "quarantine" / "bad" / "matches.jsonl").exists()
 
@@ -225,13 +224,13 @@ def test_locked_warehouse_keeps_results_in_the_spool_for_the_next_run(paths: Pat
     with db.write_connection(paths.db) as con:
         db.migrate(con)
     with held_lock(paths.db, seconds=30) as holder:
-        saved = persist.save(
+        saved = batches.save(
             paths, "20261120T100000-r1", tables("https://a.example/1"), wait_seconds=0.5
         )
         assert not saved.stored
         assert saved.holder is not None and f"PID {holder.pid}" in saved.holder
         assert saved.batch is not None and saved.batch.is_dir()
-    known = persist.open_warehouse(paths)
+    known = batches.open_warehouse(paths)
     assert known.loaded_spool == 1 and known.available
     assert spool.pending(paths.data_dir / "spool") == []
     with db.read_connection(paths.db) as con:

@@ -276,12 +276,12 @@ def forkserver() -> multiprocessing.context.ForkServerContext:
     """The process that forks the workers, started now if it is not running yet.
 
     forkserver, never plain fork: the parent runs Prefect threads. The server loads this
-    module, trafilatura and the language model once (flows.extract_server); each worker is
-    then a cheap fork of it. Starting it early lets that happen while Prefect starts up.
+    module, trafilatura and the language model once (flows.collect.extraction_server); each
+    worker is then a cheap fork of it. Starting it early lets that happen while Prefect starts up.
     (Workers still re-import the main module: Python 3.11 ignores "__main__" here.)
     """
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", "flows.extract_server"])
+    context.set_forkserver_preload(["__main__", "flows.collect.extraction_server"])
     multiprocessing.forkserver.ensure_running()
     return context
 

@@ -16,7 +16,7 @@ import feedparser
 import lxml.html  # type: ignore[import-untyped]  # lxml.html ships no type information
 from lxml import etree
 
-from flows.urls import canonical_url, safe_link, unwrap_redirector
+from flows.web.urls import canonical_url, safe_link, unwrap_redirector
 from warehouse.records import Entry, FetchResult, ParsedFeed
 
 TITLE_MAX = 1_000

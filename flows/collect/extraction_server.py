@@ -5,6 +5,6 @@ worker forks with them already in memory (shared, copy-on-write) instead of load
 copy, and the first page of each worker does not pay for it.
 """
 
-from flows.extract import warm_up
+from flows.collect.extraction import warm_up
 
 warm_up()

@@ -122,7 +122,7 @@ def spawn(
         # Own session: a Ctrl-C at the terminal reaches only us, and we stop the server.
         # Its stdin is a pipe from us: it stops itself when we die without cleaning up.
         process = subprocess.Popen(
-            [sys.executable, "-m", "flows.prefect_server", module, *argv],
+            [sys.executable, "-m", "flows.runtime.prefect_server", module, *argv],
             stdin=subprocess.PIPE,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -12,16 +12,13 @@ full text has Jaccard ≈ its relative size but overlap ≈ 1.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from warehouse.records import Signature
+
 SHINGLE = 5  # words
 NUM_PERM = 128
-# Stored hashes are only comparable under the same hashing; the warehouse keeps this name
-# beside them. The first scheme ("sha1-affine32": datasketch's sha1 per shingle string and
-# its permutations) cost ~2.6 ms per article in the event loop; this one is numpy end to end.
-SIGNATURE_SCHEME = "poly64-affine32"
 OVERLAP = 0.80
 CANDIDATE_JACCARD = 0.3  # LSH recall threshold; the overlap check decides
 # LSH banding for CANDIDATE_JACCARD: 37 bands of 3 values (111 of the 128) minimise false
@@ -46,16 +43,6 @@ _WORD_BYTE = np.zeros(256, dtype=bool)
 for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_":
     _WORD_BYTE[_c] = True
 _WORD_BYTE[0x80:] = True
-
-
-@dataclass(frozen=True)
-class Signature:
-    """What grouping keeps of an article: its story, shingle count and MinHash values."""
-
-    key: str
-    story_id: str
-    shingles: int
-    hashes: tuple[int, ...]
 
 
 def word_hashes(text: str) -> np.ndarray:

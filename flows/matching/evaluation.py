@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from flows.match import compile_topic, match_text
+from flows.matching.match import compile_topic, match_text
 from flows.topic import Topic
 
 LABELS = ("relevant", "not_relevant", "ambiguous")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from flows.collect.feeds import NotAFeed, parse_response
+from flows.collect.fetch import Fetcher
 from flows.config import FeedSettings, Settings
-from flows.feeds import NotAFeed, parse_response
-from flows.fetch import Fetcher
 
 
 async def check_feeds(settings: Settings) -> list[tuple[str, str, int, str, str]]:

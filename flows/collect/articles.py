@@ -6,8 +6,8 @@ import hashlib
 import re
 from datetime import UTC, datetime
 
-from flows.extract import detect_language
-from flows.urls import canonical_url, same_site
+from flows.collect.extraction import detect_language
+from flows.web.urls import canonical_url, same_site
 from warehouse.records import Article, Entry, Extracted, FetchResult
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")

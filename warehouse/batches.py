@@ -1,4 +1,8 @@
-"""The ingest's warehouse edge: what it reads before a run and how a run's results are saved."""
+"""A run's batches: what the ingest reads before a run, and how its results are saved.
+
+Every batch is first written to the spool (warehouse/spool.py), then loaded; a batch that the
+warehouse refuses is quarantined, one that cannot be loaded now (a lock) waits for the next run.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,25 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 
-from flows.config import Paths
-from flows.stories import SIGNATURE_SCHEME, Signature
 from warehouse import db, spool, store
-from warehouse.records import SourceState
+from warehouse.records import SIGNATURE_SCHEME, Signature, SourceState
 
 log = logging.getLogger("newswatch.ingest")
+
+
+class Paths(Protocol):
+    """Where the warehouse lives (flows.config.Paths is one): the file and its run state."""
+
+    @property
+    def db(self) -> Path: ...
+
+    @property
+    def data_dir(self) -> Path: ...
+
 
 LOCK_WAIT_SECONDS = 30.0  # how long a write waits for an analyst's connection to close
 

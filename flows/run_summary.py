@@ -8,11 +8,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from flows import health
-from flows.articles import story_id
+from flows.collect import feed_health
+from flows.collect.articles import story_id
 from flows.config import FeedSettings, Settings
-from flows.persist import Known, Saved
 from warehouse import spool
+from warehouse.batches import Known, Saved
 from warehouse.records import Article, Entry, FeedOutcome, FetchResult, SourceState
 
 
@@ -36,11 +36,11 @@ class RunReport:
 
     @property
     def failed(self) -> list[FeedOutcome]:
-        return [o for o in self.outcomes if o.status not in health.NOT_FAILURES]
+        return [o for o in self.outcomes if o.status not in feed_health.NOT_FAILURES]
 
     @property
     def status(self) -> str:
-        return "degraded" if health.network_outage(self.outcomes) else "ok"
+        return "degraded" if feed_health.network_outage(self.outcomes) else "ok"
 
     def feed_line(self) -> str:
         reasons = Counter(o.status for o in self.failed)
@@ -85,7 +85,7 @@ class RunReport:
             # The feeds' states could not be read: rows computed from nothing would reset every
             # failing feed's count and history when loaded. This run's outcomes stay in fetch_log.
             return []
-        outage = health.network_outage(self.outcomes)
+        outage = feed_health.network_outage(self.outcomes)
         by_url = {o.url: o for o in self.outcomes}
         rows = []
         for feed in settings.feeds:
@@ -95,8 +95,8 @@ class RunReport:
                 state = prev or SourceState(url=feed.url, name=feed.name)
                 state = dataclasses.replace(state, name=feed.name, active=True)
             else:
-                sent = health.validators(prev, now) != (None, None)
-                state = health.next_state(prev, outcome, now, conditional=sent, outage=outage)
+                sent = feed_health.validators(prev, now) != (None, None)
+                state = feed_health.next_state(prev, outcome, now, conditional=sent, outage=outage)
             rows.append(spool.row(state))
         return rows
 

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.collect import stories
+from flows.collect.articles import build_article, story_id
+from flows.collect.extraction import ExtractionPool
+from flows.collect.fetch import Fetcher
 from flows.config import FetchSettings, Settings
-from flows.extract import ExtractionPool
-from flows.fetch import Fetcher
-from warehouse.records import Entry, Extracted, FetchResult
+from warehouse.records import Article, Entry, Extracted, FetchResult, Signature
 
 Page = tuple[Entry, FetchResult | None, Extracted | None]  # the page's body already dropped
 IN_FLIGHT_BATCHES = 3  # page batches started at once: the next one's pages queue behind these
@@ -88,3 +92,32 @@ async def fetch_pages(
                 log.info("pages: %d/%d", done, len(entries))
 
             await asyncio.gather(*(one(i, b) for i, b in enumerate(batches)))
+
+
+@dataclasses.dataclass
+class Collected:
+    """Articles built from new entries, with the key of the entry each came from."""
+
+    now: datetime
+    run_id: str
+    pairs: list[tuple[str, Article]] = dataclasses.field(default_factory=list)
+    pages: list[tuple[Entry, FetchResult]] = dataclasses.field(default_factory=list)
+    # signed while later batches extract; None: too short to compare
+    signatures: dict[str, Signature | None] = dataclasses.field(default_factory=dict)
+    handed: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # fan-out runs
+
+    def add(self, got: Sequence[Page]) -> None:
+        """Articles from a batch of fetched and extracted pages."""
+        for entry, page, extracted in got:
+            article = build_article(entry, page, extracted, now=self.now, run_id=self.run_id)
+            self.pairs.append((entry.key, article))
+            if article.key not in self.signatures:  # the first copy is kept
+                self.signatures[article.key] = stories.sign(
+                    article.key, story_id(article.key), article.text
+                )
+            if page is not None:
+                self.pages.append((entry, page))
+
+
+# Fills a run's Collected with the pages of its new entries: here, or on Prefect workers.
+Collector = Callable[[Sequence[Entry], Collected], Awaitable[None]]

@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from flows import prefect_server
-from flows.prefect_server import ServerChild
+from flows.runtime import prefect_server
+from flows.runtime.prefect_server import ServerChild
 
 # The temporary server keeps every run's history and never vacuums its SQLite file (~9 KB per
 # task run). In ephemeral mode nothing in it is needed between runs, so past this size it goes.

@@ -1,7 +1,7 @@
 """The project's only HTTP client: fetches under the safety rules, answers with FetchResult values.
 
 Every socket is opened by `_GuardedBackend.connect_tcp`, which resolves the host itself and
-dials only addresses `flows.addresses.dialable` accepts: the check is on the address actually
+dials only addresses `flows.web.addresses.dialable` accepts: the check is on the address actually
 dialled, on every redirect hop and every new connection, whatever spelling the URL used.
 """
 
@@ -24,8 +24,8 @@ from typing import Any
 import httpcore
 import httpx
 
-from flows.addresses import Allowlist, dialable
 from flows.config import FetchSettings
+from flows.web.addresses import Allowlist, dialable
 from warehouse.records import NOT_MODIFIED, OK, FetchResult
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from flows.urls import safe_link
+from flows.web.urls import safe_link
 from warehouse.records import Coverage, Story
 
 SNIPPET_CHARS = 320

@@ -8,8 +8,8 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from flows.aliases import build_automaton, normalise, scan
-from flows.scoring import Scoring, either, scoring_for, weigh
+from flows.matching.aliases import build_automaton, normalise, scan
+from flows.matching.scoring import Scoring, either, scoring_for, weigh
 from flows.topic import Topic
 from warehouse.records import MatchResult
 
@@ -23,7 +23,7 @@ class CompiledTopic:
 
     topic: Topic
     version: str
-    automaton: Any  # ahocorasick.Automaton, see flows.aliases.build_automaton
+    automaton: Any  # ahocorasick.Automaton, see flows.matching.aliases.build_automaton
     entity_of: dict[str, int] = field(hash=False)  # plain-word key -> its entity
     names: tuple[str, ...]
     name_order: tuple[int, ...]  # the entity's place among the names sorted

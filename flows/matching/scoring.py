@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from itertools import repeat
 from math import prod
 
-from flows.sentences import sentence_starts
+from flows.matching.sentences import sentence_starts
 from flows.topic import Topic
 
 # A window's strongest weight per scored group, by slot (0.0 where absent), and the other
