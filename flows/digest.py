@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.collect import feed_health
+from flows.collect.lifeline import follow_serve
 from flows.config import Settings, settings_for
 from flows.delivery import ranking
 from flows.delivery.period import Period, choose
@@ -133,6 +134,7 @@ def digest(
     recent: bool = False,
 ) -> dict[str, Any]:
     """Render (and send) each topic's digest for one period."""
+    follow_serve()
     log = get_run_logger()
     settings = settings_for(sources=sources, db=db, topics=topics, reports=reports)
     now = datetime.now(UTC)

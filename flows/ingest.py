@@ -19,6 +19,7 @@ from flows.collect import feed_health, pages, stories
 from flows.collect.articles import story_id
 from flows.collect.feeds import NotAFeed, parse_response
 from flows.collect.fetch import Fetcher
+from flows.collect.lifeline import follow_serve
 from flows.collect.pages import Collected, Collector
 from flows.config import FeedSettings, FetchSettings, Settings, settings_for
 from flows.matching.match import compile_topic, match_text
@@ -133,6 +134,7 @@ async def ingest(
     fan_out > 0: the pages go to that many `collect-pages` flow runs on Prefect workers
     (flows/fanout.py), through files in `handoff` (default: beside the warehouse).
     """
+    follow_serve()
     settings = settings_for(sources=sources, db=db, topics=topics)
     if fan_out > 0:
         directory = Path(handoff) if handoff else settings.paths.data_dir / "handoff"

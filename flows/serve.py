@@ -21,6 +21,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flows.collect.lifeline import SERVE_PID_VARIABLE
 from flows.config import ConfigError, Paths
 from flows.runtime.prefect_server import ServerError, free_port, port_free, spawn
 
@@ -180,6 +181,8 @@ def serve(paths: Paths, schedules: Schedules, *, limit_seconds: float | None = N
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         with contextlib.ExitStack() as stack:
+            # the flow runs, our subprocesses, watch this PID and die with us (even by SIGKILL)
+            _export(SERVE_PID_VARIABLE, str(os.getpid()), stack)
             from prefect.settings import PREFECT_API_URL, temporary_settings
 
             url = (PREFECT_API_URL.value() or "").strip()  # the environment or a profile

@@ -23,6 +23,18 @@ for _name in [n for n in os.environ if n.startswith("NEWSWATCH_")]:
     del os.environ[_name]
 
 
+def require_corpus(path: Path) -> Path:
+    """A corpus of ../shared beside the clone. Absent, its tests are skipped on a developer's
+    machine, but fail in CI (CI=true), where it is always laid out: no test goes missing
+    quietly."""
+    if path.is_dir():
+        return path
+    message = f"corpus not found at {path} (../shared beside the clone)"
+    if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+        pytest.fail(message + "; CI always has it, so its absence is an error")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
     """One temporary Prefect API for every flow test (≈12 s to start)."""

@@ -20,7 +20,7 @@ import pytest
 from flows.collect.feeds import SUMMARY_MAX, TITLE_MAX, NotAFeed, _plain_text, parse_response
 from flows.collect.fetch import Fetcher
 from flows.config import FetchSettings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require_corpus
 from tests.test_feeds import _CORPUS_NOT_FEEDS
 from warehouse.records import FetchResult, ParsedFeed
 
@@ -190,8 +190,7 @@ class CorpusServer:
 
 @pytest.fixture(scope="module")
 def cases() -> dict[str, Case]:
-    if not CORPUS.is_dir():
-        pytest.skip(f"feedparser corpus not at {CORPUS}")
+    require_corpus(CORPUS)
     files = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.parent != CORPUS)
     return {case.path: case for case in map(_case, files)}
 

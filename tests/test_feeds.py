@@ -11,7 +11,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from flows.collect.feeds import SUMMARY_MAX, TITLE_MAX, NotAFeed, parse_feed
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require_corpus
 from warehouse.records import Entry, ParsedFeed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
@@ -525,8 +525,8 @@ _CORPUS_NOT_FEEDS = {
 }  # fmt: skip
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"feedparser corpus not at {CORPUS}")
 def test_feedparser_corpus_gives_a_feed_or_not_a_feed() -> None:
+    require_corpus(CORPUS)
     files = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.parent != CORPUS)
     assert len(files) > 2_000
     not_feeds = set()

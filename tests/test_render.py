@@ -13,10 +13,11 @@ import pytest
 from lxml import etree, html
 
 from reports.render import EMAIL_LIST_MAX, clean_header, render, safe_url
+from tests.conftest import ROOT, require_corpus
 from warehouse.records import Coverage, Digest, FailingFeed, Story
 
 LONDON = ZoneInfo("Europe/London")
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = ROOT.parent / "shared"
 SANITIZE = SHARED / "corpora" / "feedparser" / "wellformed" / "sanitize"
 OUTLETS = (
     "Reuters",
@@ -401,10 +402,7 @@ def payloads(path: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def corpus() -> list[tuple[str, str]]:
-    if not SANITIZE.is_dir():
-        pytest.skip(
-            f"feedparser sanitize corpus not found at {SANITIZE} (../shared beside the repo)"
-        )
+    require_corpus(SANITIZE)
     return [(p.name, text) for p in sorted(SANITIZE.glob("*.xml")) for text in payloads(p)]
 
 

@@ -25,6 +25,7 @@ import trafilatura
 from pebble import ProcessExpired, ProcessPool
 from trafilatura.settings import Document
 
+from flows.collect.lifeline import die_with_parent
 from warehouse.records import Extracted
 
 if TYPE_CHECKING:
@@ -247,7 +248,7 @@ class ExtractionPool:
                 self._start()
 
     def _start(self) -> None:
-        self._pool = ProcessPool(self.workers, self.max_tasks, warm_up, context=forkserver())
+        self._pool = ProcessPool(self.workers, self.max_tasks, start_worker, context=forkserver())
         self._generation += 1
         self._pool.active  # noqa: B018  # start the workers now: they warm up while pages arrive
 
@@ -265,6 +266,12 @@ def _run(function: ExtractFn, html: bytes, url: str | None, max_bytes: int) -> E
         return function(html, url, max_bytes=max_bytes)
     except Exception as exc:  # noqa: BLE001  # one bad page must not break the pool
         return Extracted(status="error", error=_describe(exc))
+
+
+def start_worker() -> None:
+    """Each worker: dies with the forkserver (so with the run), then warms up."""
+    die_with_parent()
+    warm_up()
 
 
 def warm_up() -> None:
