@@ -469,6 +469,8 @@ def _print_ingest(result: dict[str, Any]) -> None:
     for f in result["feeds"]:
         if f["status"] in ("ill_formed", "rate_limited"):
             typer.echo(f"  warning {f['source']}: {f['status']} — {f['error'] or ''}")
+        elif f.get("warning"):
+            typer.echo(f"  warning {f['source']}: {f['warning']}")
     if result["skipped"]:
         typer.echo(f"  backing off after failures: {', '.join(result['skipped'])}")
     typer.echo(result["summary"])

@@ -74,6 +74,7 @@ def next_state(
                 outcome.last_modified if fresh or outcome.last_modified else base.last_modified
             ),
             last_error=outcome.error if outcome.status == "ill_formed" else None,
+            last_warning=outcome.warning if fresh else base.last_warning,  # 304: the same one
             last_success_at=now,
             last_unconditional_at=base.last_unconditional_at if conditional else now,
             consecutive_failures=0,

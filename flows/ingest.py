@@ -104,17 +104,21 @@ async def fetch_feed(
     except NotAFeed as exc:
         return FeedFetch(dataclasses.replace(outcome, status="not_a_feed", error=str(exc)))
     problems = [parsed.problem] if parsed.problem else []
+    warning = None
     if parsed.dropped:
-        problems.append(
-            f"{parsed.dropped} entries beyond the cap of "
-            f"{limits.max_entries_per_feed} per run were not taken"
+        warning = (
+            f"{parsed.dropped} entries beyond the cap of {limits.max_entries_per_feed} per run "
+            "were not taken (the newest by date were; raise fetch.max_entries_per_feed "
+            "in sources.yaml to take more)"
         )
+        problems.append(warning)
     return FeedFetch(
         dataclasses.replace(
             outcome,
             status="ill_formed" if parsed.ill_formed else got.status,
             error="; ".join(problems) or None,
             entries=len(parsed.entries),
+            warning=warning,
         ),
         parsed.entries,
     )

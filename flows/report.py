@@ -196,6 +196,7 @@ class RunReport:
                     "status": o.status,
                     "error": o.error,
                     "entries": o.entries,
+                    "warning": o.warning,
                 }
                 for o in self.outcomes
             ],

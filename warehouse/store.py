@@ -113,7 +113,8 @@ def _reader(con: duckdb.DuckDBPyConnection, table: str) -> str:
 
 def source_states(con: duckdb.DuckDBPyConnection) -> dict[str, SourceState]:
     """Every known feed's state, by URL."""
-    names = [f.name for f in fields(SourceState)]
+    present = set(_columns(con, "sources"))  # a warehouse not yet migrated lacks new ones
+    names = [f.name for f in fields(SourceState) if f.name in present]
     cur = con.execute(f"SELECT {', '.join(names)} FROM sources")  # noqa: S608
     return {r[0]: SourceState(**dict(zip(names, r, strict=True))) for r in cur.fetchall()}
 

@@ -1,0 +1,75 @@
+"""Hostile and mistaken input through the ingest flow: long feeds sorted oldest first, pages
+claiming another article's URL, and operator mistakes that must not stick. Real servers on
+127.0.0.1, real DuckDB files, the flow run in this process or the real CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.faults_support import Room, rows, story
+from tests.test_faults import health, run_flow, write_sources
+
+pytestmark = [
+    pytest.mark.prefect,
+    pytest.mark.usefixtures("prefect_server", "collect_prefect_leaks"),
+    # As in test_faults.py: Prefect 3.9.1's flow engine leaves one socket of its own API client
+    # unclosed (results.py, read_server_default_result_storage).
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+
+
+@pytest.fixture
+def room() -> Iterator[Room]:
+    with Room() as r:
+        yield r
+
+
+def oldest_first(room: Room, path: str, numbers: range) -> None:
+    """The feed at `path` lists these stories oldest first (story n published at minute n)."""
+    items = [room.item_for(story(n), when=n) for n in numbers]
+    with room.lock:
+        room.feeds[path] = items
+
+
+def stored(db_path: Path) -> set[str]:
+    return {u.rsplit("/", 1)[1] for (u,) in rows(db_path, "SELECT url FROM v_articles")}
+
+
+# --- long feeds -------------------------------------------------------------------------------
+
+
+def test_a_long_feed_sorted_oldest_first_gives_its_newest_items_and_warns(
+    room: Room, tmp_path: Path
+) -> None:
+    db_path = tmp_path / "warehouse" / "w.duckdb"
+    room.add_feed("/archive.xml")
+    oldest_first(room, "/archive.xml", range(12))  # more than twice the cap: cut before parsing
+    sources = write_sources(
+        tmp_path, {"Archive": room.url("/archive.xml")}, extra="  max_entries_per_feed: 5"
+    )
+
+    first = run_flow(sources, db_path)
+    assert first["new_articles"] == 5
+    assert stored(db_path) == {f"story-{n}" for n in range(7, 12)}
+    state = health(db_path, "Archive")
+    assert state["last_status"] == "ok" and state["last_error"] is None
+    assert state["last_warning"] == (
+        "7 entries beyond the cap of 5 per run were not taken (the newest by date were; "
+        "raise fetch.max_entries_per_feed in sources.yaml to take more)"
+    )
+    assert first["feeds"][0]["warning"] == state["last_warning"]
+
+    oldest_first(room, "/archive.xml", range(15))  # three stories appended at the end
+    second = run_flow(sources, db_path)
+    assert second["new_articles"] == 3
+    assert stored(db_path) == {f"story-{n}" for n in range(7, 15)}
+    assert health(db_path, "Archive")["last_warning"].startswith("10 entries beyond the cap of 5")
+
+    oldest_first(room, "/archive.xml", range(12, 15))  # short again: the warning goes
+    third = run_flow(sources, db_path)
+    assert third["new_articles"] == 0
+    assert health(db_path, "Archive")["last_warning"] is None
