@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults_support import Room, rows, story
+from tests import newsroom
+from tests.faults_support import Item, Room, rows, story
 from tests.test_faults import health, run_flow, write_sources
 
 pytestmark = [
@@ -73,3 +74,44 @@ def test_a_long_feed_sorted_oldest_first_gives_its_newest_items_and_warns(
     third = run_flow(sources, db_path)
     assert third["new_articles"] == 0
     assert health(db_path, "Archive")["last_warning"] is None
+
+
+# --- a page claiming another article's URL ----------------------------------------------------
+
+
+def test_a_page_claiming_another_articles_url_cannot_keep_the_real_one_out(
+    room: Room, tmp_path: Path
+) -> None:
+    db_path = tmp_path / "warehouse" / "w.duckdb"
+    hostile, real, variant = story(1), story(2), story(3)
+    # On the same site: a page whose rel=canonical names the real article's address, and an
+    # AMP copy of a third article whose rel=canonical names that article (legitimately).
+    room.pages["/news/hostile"] = newsroom.page(hostile, room.url("/news/story-2"))
+    room.pages["/news/story-3/amp"] = newsroom.page(variant, room.url("/news/story-3"))
+    room.add_page(real)
+    room.add_page(variant)
+    room.add_feed(
+        "/feed.xml",
+        [
+            Item(hostile.title, hostile.paragraphs[0], link=room.url("/news/hostile")),
+            Item(variant.title, variant.paragraphs[0], link=room.url("/news/story-3/amp?amp=1")),
+        ],
+    )
+    sources = write_sources(tmp_path, {"Site": room.url("/feed.xml")})
+
+    assert run_flow(sources, db_path)["new_articles"] == 2
+    titles = dict(rows(db_path, "SELECT url, title FROM v_articles"))
+    assert titles == {
+        room.url("/news/hostile"): hostile.title,
+        room.url("/news/story-3"): variant.title,
+    }
+
+    # The real article, and the canonical address of the AMP copy, appear in the feed.
+    room.add_items("/feed.xml", room.item_for(real), room.item_for(variant))
+    second = run_flow(sources, db_path)
+    assert second["new_articles"] == 1
+    titles = dict(rows(db_path, "SELECT url, title FROM v_articles"))
+    assert titles[room.url("/news/story-2")] == real.title
+    assert len(titles) == 3
+    assert [p for p, _ in room.log if p == "/news/story-2"] == ["/news/story-2"]
+    assert not [p for p, _ in room.log if p == "/news/story-3"]  # known by its AMP copy
