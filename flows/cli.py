@@ -50,7 +50,9 @@ def _settings(paths: Paths) -> Settings:
         _fail(EXIT_CONFIG, str(exc))
 
 
-def run_ingest(paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None) -> dict[str, Any]:
+def run_ingest(
+    paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None, retry_failed: bool = False
+) -> dict[str, Any]:
     """Validate, then run the ingest flow; config and warehouse problems exit with their codes."""
     _settings(paths)  # fail before anything is written
     from flows.prefect_env import PrefectApi
@@ -77,6 +79,7 @@ def run_ingest(paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None)
                     db=str(paths.db),
                     topics=str(paths.topics),
                     fan_out=fan_out,
+                    retry_failed=retry_failed,
                 )
             )
     return result
@@ -125,9 +128,19 @@ def ingest(
             "(needs PREFECT_API_URL; README: Scale-out)",
         ),
     ] = 0,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed", help="fetch the feeds backing off after failures now, not later"
+        ),
+    ] = False,
 ) -> None:
     """Fetch the feeds, extract new articles, match them and store everything."""
-    result = run_ingest(resolve_paths(sources=sources, db=db, topics=topics), fan_out=fan_out)
+    result = run_ingest(
+        resolve_paths(sources=sources, db=db, topics=topics),
+        fan_out=fan_out,
+        retry_failed=retry_failed,
+    )
     _print_ingest(result)
 
 
@@ -471,8 +484,19 @@ def _print_ingest(result: dict[str, Any]) -> None:
             typer.echo(f"  warning {f['source']}: {f['status']} — {f['error'] or ''}")
         elif f.get("warning"):
             typer.echo(f"  warning {f['source']}: {f['warning']}")
-    if result["skipped"]:
-        typer.echo(f"  backing off after failures: {', '.join(result['skipped'])}")
+    for w in result.get("waiting", []):
+        until = f"{w['until']:%Y-%m-%d %H:%M} UTC" if w["until"] else "later"
+        if w["failures"]:
+            n = w["failures"]
+            why = f"{n} failure{'s' if n != 1 else ''}, last {w['last_status']}"
+            typer.echo(f"  backing off after failures: {w['source']} until {until} ({why})")
+        else:
+            typer.echo(f"  waiting as the server asked: {w['source']} until {until}")
+    if any(w["failures"] for w in result.get("waiting", [])):
+        typer.echo(
+            "  to try them now: `newswatch ingest --retry-failed`; a changed entry in "
+            "sources.yaml (or fetch: settings) is tried at once too"
+        )
     typer.echo(result["summary"])
     if not result["stored"]:
         typer.echo(

@@ -5,11 +5,16 @@ claiming another article's URL, and operator mistakes that must not stick. Real 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from flows.cli import app
 from tests import newsroom
+from tests.conftest import ROOT
 from tests.faults_support import Item, Room, rows, story
 from tests.test_faults import health, run_flow, write_sources
 
@@ -115,3 +120,87 @@ def test_a_page_claiming_another_articles_url_cannot_keep_the_real_one_out(
     assert len(titles) == 3
     assert [p for p, _ in room.log if p == "/news/story-2"] == ["/news/story-2"]
     assert not [p for p, _ in room.log if p == "/news/story-3"]  # known by its AMP copy
+
+
+# --- operator mistakes that must not stick ----------------------------------------------------
+
+
+def cli_ingest(sources: Path, db_path: Path, *extra: str) -> Any:
+    return CliRunner().invoke(
+        app,
+        ["ingest", "--sources", str(sources), "--db", str(db_path), *extra],
+        env={"NEWSWATCH_TOPICS": str(ROOT / "topics")},
+    )
+
+
+def feed_requests(room: Room, path: str) -> int:
+    return sum(1 for p, _ in room.log if p == path)
+
+
+def test_a_feed_refused_by_configuration_is_retried_as_soon_as_the_configuration_changes(
+    room: Room, tmp_path: Path
+) -> None:
+    db_path = tmp_path / "warehouse" / "w.duckdb"
+    room.add_feed("/local.xml", [room.item_for(story(1))])
+    sources = write_sources(tmp_path, {"Local": room.url("/local.xml")})
+    allowed = sources.read_text(encoding="utf-8")
+    sources.write_text(  # the operator forgot to allow the intranet address
+        allowed.replace('allow_private_addresses: ["127.0.0.1"]', "allow_private_addresses: false"),
+        encoding="utf-8",
+    )
+
+    refused = cli_ingest(sources, db_path)
+    assert refused.exit_code == 0, refused.output
+    state = health(db_path, "Local")
+    assert state["last_status"] == "refused_address" and state["consecutive_failures"] == 1
+    assert state["last_error"] == (
+        "127.0.0.1 is not a public address; to fetch it anyway, allow it in sources.yaml: "
+        'fetch: allow_private_addresses: ["127.0.0.1"]'
+    )
+    until = state["next_attempt_at"]
+    assert until > state["last_attempt_at"]
+
+    again = cli_ingest(sources, db_path)  # nothing changed: it waits, and says until when
+    assert again.exit_code == 0, again.output
+    assert (
+        f"backing off after failures: Local until {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
+        "(1 failure, last refused_address)"
+    ) in again.output
+    assert "`newswatch ingest --retry-failed`" in again.output
+    assert feed_requests(room, "/local.xml") == 0
+
+    sources.write_text(allowed, encoding="utf-8")  # fixed: tried at once
+    fixed = cli_ingest(sources, db_path)
+    assert fixed.exit_code == 0, fixed.output
+    assert (
+        "backing off after" not in fixed.output and "0 backing off; 1 new articles" in fixed.output
+    )
+    assert feed_requests(room, "/local.xml") == 1
+    state = health(db_path, "Local")
+    assert state["last_status"] == "ok" and state["consecutive_failures"] == 0
+    assert state["next_attempt_at"] is None
+
+
+def test_retry_failed_fetches_the_feeds_backing_off_now(room: Room, tmp_path: Path) -> None:
+    db_path = tmp_path / "warehouse" / "w.duckdb"
+    room.add_feed("/flaky.xml", [room.item_for(story(1))])
+    room.add_feed("/good.xml", [room.item_for(story(2))])
+    room.failing["/flaky.xml"] = 500
+    sources = write_sources(
+        tmp_path, {"Flaky": room.url("/flaky.xml"), "Good": room.url("/good.xml")}
+    )
+    assert run_flow(sources, db_path)["new_articles"] == 1
+    assert health(db_path, "Flaky")["consecutive_failures"] == 1
+
+    del room.failing["/flaky.xml"]  # the site is back; the operator need not wait
+    skipped = cli_ingest(sources, db_path)
+    assert skipped.exit_code == 0 and "backing off after failures: Flaky until" in skipped.output
+    assert feed_requests(room, "/flaky.xml") == 1
+
+    retried = cli_ingest(sources, db_path, "--retry-failed")
+    assert retried.exit_code == 0, retried.output
+    assert "backing off after" not in retried.output
+    assert "0 backing off; 1 new articles" in retried.output
+    assert feed_requests(room, "/flaky.xml") == 2
+    state = health(db_path, "Flaky")
+    assert state["last_status"] == "ok" and state["consecutive_failures"] == 0

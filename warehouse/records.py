@@ -128,6 +128,7 @@ class SourceState:
     next_attempt_at: datetime | None = None
     active: bool = True
     last_warning: str | None = None  # the last document read was used, but not all of it
+    config_hash: str | None = None  # the feed's configuration then (FeedSettings.fingerprint)
 
 
 @dataclass(frozen=True, slots=True)
