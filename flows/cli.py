@@ -50,7 +50,9 @@ def _settings(paths: Paths) -> Settings:
         _fail(EXIT_CONFIG, str(exc))
 
 
-def run_ingest(paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None) -> dict[str, Any]:
+def run_ingest(
+    paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None, retry_failed: bool = False
+) -> dict[str, Any]:
     """Validate, then run the ingest flow; config and warehouse problems exit with their codes."""
     _settings(paths)  # fail before anything is written
     from flows.runtime.prefect_api import PrefectApi
@@ -77,6 +79,7 @@ def run_ingest(paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None)
                     db=str(paths.db),
                     topics=str(paths.topics),
                     fan_out=fan_out,
+                    retry_failed=retry_failed,
                 )
             )
     return result
@@ -125,9 +128,19 @@ def ingest(
             "(needs PREFECT_API_URL; README: Scale-out)",
         ),
     ] = 0,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed", help="fetch the feeds backing off after failures now, not later"
+        ),
+    ] = False,
 ) -> None:
     """Fetch the feeds, extract new articles, match them and store everything."""
-    result = run_ingest(resolve_paths(sources=sources, db=db, topics=topics), fan_out=fan_out)
+    result = run_ingest(
+        resolve_paths(sources=sources, db=db, topics=topics),
+        fan_out=fan_out,
+        retry_failed=retry_failed,
+    )
     _print_ingest(result)
 
 
@@ -303,19 +316,57 @@ def export(
     out: Annotated[Path, typer.Option("--out", help="directory for the Parquet files")] = Path(
         "warehouse/export"
     ),
+    query: Annotated[
+        str | None,
+        typer.Option(
+            "--query", help='one SELECT whose rows to write instead, e.g. "FROM v_matches"'
+        ),
+    ] = None,
+    name: Annotated[str, typer.Option(help="file name (without suffix) for --query")] = "query",
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv, for --query")] = "parquet",
 ) -> None:
-    """Write the warehouse's tables and views as Parquet files (zstd), one per table."""
+    """Write the warehouse's tables and views as Parquet files (zstd), one per table;
+    with --query, one query's rows as Parquet or CSV."""
     from warehouse import db as wdb
     from warehouse import store
 
     paths = resolve_paths(db=db)
+    if query is not None:
+        _export_query(paths.db, query, out, name, fmt)
+        return
     try:
         with wdb.read_connection(paths.db, wait_seconds=30) as con:
             written = store.export_parquet(con, out)
     except wdb.WarehouseError as exc:
         _fail(EXIT_WAREHOUSE, str(exc))
-    for name, rows in written:
-        typer.echo(f"{out / (name + '.parquet')}: {rows} rows")
+    for table, rows in written:
+        typer.echo(f"{out / (table + '.parquet')}: {rows} rows")
+
+
+def _export_query(db: Path, query: str, out: Path, name: str, fmt: str) -> None:
+    from warehouse import db as wdb
+    from warehouse import store
+
+    if fmt not in ("parquet", "csv"):
+        _fail(EXIT_CONFIG, f"--format {fmt}: expected parquet or csv")
+    if not name or Path(name).name != name or name.startswith("."):
+        _fail(EXIT_CONFIG, f"--name {name!r}: expected a plain file name, e.g. weekly_matches")
+    out.mkdir(parents=True, exist_ok=True)
+    target = (out / f"{name}.{fmt}").resolve()
+    tmp = target.with_name(target.name + ".tmp")
+    try:  # the query runs sandboxed like `sql`: it may write the one staging file, nothing else
+        with wdb.analyst_connection(db, wait_seconds=30, writable=tmp) as con:
+            rows = store.export_query(con, query, tmp, fmt)
+    except wdb.WarehouseError as exc:
+        _fail(EXIT_WAREHOUSE, str(exc))
+    except wdb.QueryRefused as exc:
+        tmp.unlink(missing_ok=True)
+        _fail(1, f"query refused: {exc}")
+    except Exception as exc:  # noqa: BLE001 (an analyst's SQL error is reported, not a traceback)
+        tmp.unlink(missing_ok=True)
+        _fail(1, f"query failed: {str(exc).splitlines()[0]}")
+    tmp.replace(target)
+    typer.echo(f"{target}: {rows} rows")
 
 
 @app.command()
@@ -374,16 +425,21 @@ def sql(
     max_rows: Annotated[int, typer.Option(help="rows to print at most")] = 200,
     width: Annotated[int, typer.Option(help="characters shown per cell at most")] = 120,
 ) -> None:
-    """Run a read-only SQL query against the warehouse and print it as a table."""
+    """Run a read-only SQL query against the warehouse and print it as a table, values verbatim.
+
+    It reads the warehouse and nothing else (no files, network, ATTACH or extensions);
+    `newswatch export --query` writes a query's rows to a file."""
     from warehouse import db as wdb
     from warehouse import store
 
     paths = resolve_paths(db=db)
     try:
-        with wdb.read_connection(paths.db, wait_seconds=30) as con:
+        with wdb.analyst_connection(paths.db, wait_seconds=30) as con:
             columns, rows = store.query(con, query)
     except wdb.WarehouseError as exc:
         _fail(EXIT_WAREHOUSE, str(exc))
+    except wdb.QueryRefused as exc:
+        _fail(1, f"query refused: {exc}")
     except Exception as exc:  # noqa: BLE001 (an analyst's SQL error is reported, not a traceback)
         _fail(1, f"query failed: {str(exc).splitlines()[0]}")
     _print_table(columns, rows, max_rows=max_rows, width=width)
@@ -399,11 +455,13 @@ def _print_table(
     columns: list[str], rows: list[tuple[Any, ...]], *, max_rows: int, width: int
 ) -> None:
     from rich.console import Console
-    from rich.table import Table
+    from rich.table import Column, Table
+    from rich.text import Text
 
-    table = Table(*columns, show_lines=False)
+    # Text, not str: values are shown as stored, never read as rich markup or :emoji: codes.
+    table = Table(*(Column(header=Text(str(c))) for c in columns), show_lines=False)
     for r in rows[:max_rows]:
-        table.add_row(*(_cell(v, width) for v in r))
+        table.add_row(*(Text(_cell(v, width)) for v in r))
     console = Console(width=None if sys.stdout.isatty() else 200)
     console.print(table)
     more = f" (showing {max_rows})" if len(rows) > max_rows else ""
@@ -424,8 +482,21 @@ def _print_ingest(result: dict[str, Any]) -> None:
     for f in result["feeds"]:
         if f["status"] in ("ill_formed", "rate_limited"):
             typer.echo(f"  warning {f['source']}: {f['status']} — {f['error'] or ''}")
-    if result["skipped"]:
-        typer.echo(f"  backing off after failures: {', '.join(result['skipped'])}")
+        elif f.get("warning"):
+            typer.echo(f"  warning {f['source']}: {f['warning']}")
+    for w in result.get("waiting", []):
+        until = f"{w['until']:%Y-%m-%d %H:%M} UTC" if w["until"] else "later"
+        if w["failures"]:
+            n = w["failures"]
+            why = f"{n} failure{'s' if n != 1 else ''}, last {w['last_status']}"
+            typer.echo(f"  backing off after failures: {w['source']} until {until} ({why})")
+        else:
+            typer.echo(f"  waiting as the server asked: {w['source']} until {until}")
+    if any(w["failures"] for w in result.get("waiting", [])):
+        typer.echo(
+            "  to try them now: `newswatch ingest --retry-failed`; a changed entry in "
+            "sources.yaml (or fetch: settings) is tried at once too"
+        )
     typer.echo(result["summary"])
     if not result["stored"]:
         typer.echo(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -114,6 +116,14 @@ class FeedSettings(_Strict):
     enabled: bool = True
     optional: bool = False  # known to flap (bot walls, datacenter blocks): reported, not alarming
     note: str | None = None  # where the address comes from and when it was last seen working
+
+    def fingerprint(self, fetch: FetchSettings) -> str:
+        """What decides how this feed is fetched: its entry (not its name or note) and `fetch:`."""
+        settings = [
+            self.model_dump(mode="json", exclude={"name", "note"}),
+            fetch.model_dump(mode="json"),
+        ]
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
     @field_validator("url")
     @classmethod

@@ -105,17 +105,21 @@ async def fetch_feed(
     except NotAFeed as exc:
         return FeedFetch(dataclasses.replace(outcome, status="not_a_feed", error=str(exc)))
     problems = [parsed.problem] if parsed.problem else []
+    warning = None
     if parsed.dropped:
-        problems.append(
-            f"{parsed.dropped} entries beyond the cap of "
-            f"{limits.max_entries_per_feed} per run were not taken"
+        warning = (
+            f"{parsed.dropped} entries beyond the cap of {limits.max_entries_per_feed} per run "
+            "were not taken (the newest by date were; raise fetch.max_entries_per_feed "
+            "in sources.yaml to take more)"
         )
+        problems.append(warning)
     return FeedFetch(
         dataclasses.replace(
             outcome,
             status="ill_formed" if parsed.ill_formed else got.status,
             error="; ".join(problems) or None,
             entries=len(parsed.entries),
+            warning=warning,
         ),
         parsed.entries,
     )
@@ -128,18 +132,21 @@ async def ingest(
     topics: str | None = None,
     fan_out: int = 0,
     handoff: str | None = None,
+    retry_failed: bool = False,
 ) -> dict[str, Any]:
     """One ingest run; returns its report as plain data.
 
     fan_out > 0: the pages go to that many `collect-pages` flow runs on Prefect workers
     (flows/fanout.py), through files in `handoff` (default: beside the warehouse).
+    retry_failed: feeds backing off after failures are fetched now.
     """
     follow_serve()
     settings = settings_for(sources=sources, db=db, topics=topics)
     if fan_out > 0:
         directory = Path(handoff) if handoff else settings.paths.data_dir / "handoff"
-        return await _run(settings, fanout.collector(settings, fan_out, directory))
-    return await _run(settings, _collect_here(settings))
+        collect = fanout.collector(settings, fan_out, directory)
+        return await _run(settings, collect, retry_failed=retry_failed)
+    return await _run(settings, _collect_here(settings), retry_failed=retry_failed)
 
 
 def _collect_here(settings: Settings) -> Collector:
@@ -149,7 +156,9 @@ def _collect_here(settings: Settings) -> Collector:
     return collect
 
 
-async def _run(settings: Settings, collect: Collector) -> dict[str, Any]:
+async def _run(
+    settings: Settings, collect: Collector, *, retry_failed: bool = False
+) -> dict[str, Any]:
     log = get_run_logger()
     paths = settings.paths
     with single_run(paths.data_dir / "ingest.lock"):
@@ -158,8 +167,18 @@ async def _run(settings: Settings, collect: Collector) -> dict[str, Any]:
         known = batches.open_warehouse(paths)
         report.quarantined.extend(known.quarantined)
 
-        due = [f for f in settings.feeds if feed_health.is_due(known.states.get(f.url), now)]
+        due = [
+            f
+            for f in settings.feeds
+            if feed_health.is_due(
+                known.states.get(f.url),
+                now,
+                config=f.fingerprint(settings.fetch),
+                retry_failed=retry_failed,
+            )
+        ]
         report.skipped = [f for f in settings.feeds if f not in due]
+        report.waiting = [known.states[f.url] for f in report.skipped]
         log.info("fetching %d feeds (%d backing off)", len(due), len(report.skipped))
         fetched = await _fetch_feeds(settings, due, known, now)
         report.add_feeds(f.outcome for f in fetched)

@@ -30,6 +30,7 @@ class RunReport:
     new_articles: int = 0
     new_matches: int = 0
     quarantined: list[str] = dataclasses.field(default_factory=list)  # spool batches refused
+    waiting: list[SourceState] = dataclasses.field(default_factory=list)  # of skipped feeds
 
     def add_feeds(self, outcomes: Iterable[FeedOutcome]) -> None:
         self.outcomes.extend(outcomes)
@@ -97,6 +98,7 @@ class RunReport:
             else:
                 sent = feed_health.validators(prev, now) != (None, None)
                 state = feed_health.next_state(prev, outcome, now, conditional=sent, outage=outage)
+            state = dataclasses.replace(state, config_hash=feed.fingerprint(settings.fetch))
             rows.append(spool.row(state))
         return rows
 
@@ -196,10 +198,20 @@ class RunReport:
                     "status": o.status,
                     "error": o.error,
                     "entries": o.entries,
+                    "warning": o.warning,
                 }
                 for o in self.outcomes
             ],
             "skipped": [f.name for f in self.skipped],
+            "waiting": [
+                {
+                    "source": s.name,
+                    "until": s.next_attempt_at,
+                    "failures": s.consecutive_failures,
+                    "last_status": s.last_status,
+                }
+                for s in self.waiting
+            ],
             "entries_new": self.entries_new,
             "pages_fetched": self.pages_fetched,
             "new_articles": self.new_articles,

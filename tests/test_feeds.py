@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -273,6 +273,50 @@ def test_cap_keeps_the_first_entries_and_counts_the_rest() -> None:
     assert capped.dropped == 1_900
     assert not capped.ill_formed and capped.problem is None
     assert parse(body, max_entries=0) == ParsedFeed(entries=(), title="T", dropped=2_000)
+
+
+def dated_rss(n: int, *, oldest_first: bool, same_day: bool = False) -> bytes:
+    order = range(n) if oldest_first else reversed(range(n))
+    items = "".join(
+        f"<item><title>Story {i}</title><link>https://example.com/n/{i}</link>"
+        f"<pubDate>{_rfc822(0 if same_day else i)}</pubDate></item>\n"
+        for i in order
+    )
+    return rss(items)
+
+
+def _rfc822(minutes: int) -> str:
+    at = datetime(2025, 6, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    return at.strftime("%a, %d %b %Y %H:%M:%S +0000")
+
+
+@pytest.mark.parametrize("oldest_first", [True, False])
+def test_cap_keeps_the_newest_entries_by_date_whichever_way_the_feed_is_sorted(
+    oldest_first: bool,
+) -> None:
+    for n in (150, 2_000):  # one within twice the cap (not cut before parsing), one beyond it
+        feed = parse(dated_rss(n, oldest_first=oldest_first), max_entries=100)
+        assert {e.title for e in feed.entries} == {f"Story {i}" for i in range(n - 100, n)}
+        assert feed.dropped == n - 100
+
+
+def test_cap_breaks_date_ties_by_document_order_and_ranks_undated_entries_last() -> None:
+    tied = parse(dated_rss(300, oldest_first=True, same_day=True), max_entries=10)
+    assert [e.title for e in tied.entries] == [f"Story {i}" for i in range(10)]
+    mixed = rss(
+        "<item><title>undated</title><link>https://example.com/u</link></item>"
+        + "".join(
+            f"<item><title>Story {i}</title><link>https://example.com/n/{i}</link>"
+            f"<pubDate>{_rfc822(i)}</pubDate></item>"
+            for i in range(3)
+        )
+    )
+    assert [e.title for e in parse(mixed, max_entries=2).entries] == ["Story 1", "Story 2"]
+    assert [e.title for e in parse(mixed, max_entries=3).entries] == [
+        "Story 0",
+        "Story 1",
+        "Story 2",
+    ]
 
 
 @pytest.mark.parametrize("kind", ["atom", "rdf"])

@@ -85,3 +85,33 @@ def test_a_network_outage_blames_no_feed() -> None:
     )
     assert after.consecutive_failures == 0 and after.next_attempt_at is None
     assert after.last_status == "dns_error" and "network outage" in (after.last_error or "")
+
+
+def test_a_changed_configuration_or_an_operator_ends_a_failure_backoff() -> None:
+    from flows.config import FeedSettings, FetchSettings
+
+    feed = FeedSettings(name="A", url="http://a.example/feed", note="seen 2026")
+    fetch = FetchSettings()
+    then = feed.fingerprint(fetch)
+    assert feed.model_copy(update={"name": "B", "note": "x"}).fingerprint(fetch) == then
+    assert feed.model_copy(update={"language": "pl"}).fingerprint(fetch) != then
+    assert feed.fingerprint(FetchSettings(allow_private_addresses=("127.0.0.1",))) != then
+    assert feed.fingerprint(FetchSettings(user_agent="Mozilla/5.0")) != then
+
+    failing = SourceState(
+        url=feed.url,
+        name="A",
+        consecutive_failures=3,
+        next_attempt_at=NOW + timedelta(hours=1),
+        config_hash=then,
+    )
+    assert not feed_health.is_due(failing, NOW, config=then)
+    assert feed_health.is_due(failing, NOW, config="another")
+    assert feed_health.is_due(failing, NOW, config=then, retry_failed=True)
+    unknown = SourceState(url=feed.url, name="A", consecutive_failures=3,
+                          next_attempt_at=NOW + timedelta(hours=1))  # fmt: skip
+    assert not feed_health.is_due(unknown, NOW, config="another")
+    limited = SourceState(url=feed.url, name="A", next_attempt_at=NOW + timedelta(hours=1),
+                          config_hash=then)  # fmt: skip
+    assert not feed_health.is_due(limited, NOW, config="another", retry_failed=True)
+    assert feed_health.is_due(failing, NOW + timedelta(hours=1), config=then)

@@ -26,6 +26,10 @@ class WarehouseError(Exception):
     """The warehouse cannot be used (missing, corrupt, unreadable)."""
 
 
+class QueryRefused(Exception):
+    """An analyst's query tried to reach past the warehouse (a file, the network, an extension)."""
+
+
 class WarehouseBusy(WarehouseError):
     """Another process held the warehouse for longer than we were willing to wait."""
 
@@ -43,7 +47,13 @@ def lock_holder(exc: BaseException) -> str | None:
     return "another process" if "Could not set lock" in str(exc) else None
 
 
-def _connect(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
+def _connect(
+    path: Path,
+    *,
+    read_only: bool,
+    wait_seconds: float,
+    config: dict[str, str | bool | int | float | list[str]] | None = None,
+) -> duckdb.DuckDBPyConnection:
     """Open the file, retrying with jittered backoff while another process holds its lock."""
     if read_only and not path.exists():
         raise WarehouseError(f"{path}: no warehouse here yet; run `newswatch ingest` first")
@@ -53,8 +63,10 @@ def _connect(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb.Duck
     delay = 0.05
     while True:
         try:
-            config = {} if read_only or path.exists() else CREATE_CONFIG
-            con = duckdb.connect(str(path), read_only=read_only, config=config)
+            created = {} if read_only or path.exists() else CREATE_CONFIG
+            con = duckdb.connect(
+                str(path), read_only=read_only, config={**created, **(config or {})}
+            )
             con.execute("SET TimeZone = 'UTC'")
             return con
         except duckdb.IOException as exc:
@@ -89,6 +101,32 @@ def read_connection(
     """A read-only session (it too waits while an ingest writes)."""
     con = _connect(path, read_only=True, wait_seconds=wait_seconds)
     try:
+        yield con
+    finally:
+        con.close()
+
+
+# An analyst's session: no extension installed or loaded behind the query's back (the views
+# need none: json, parquet and icu are built in).
+_SANDBOX: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+
+@contextmanager
+def analyst_connection(
+    path: Path, *, wait_seconds: float = 30.0, writable: Path | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only session for arbitrary SQL: no file but the warehouse (and `writable`), no
+    network, no ATTACH, no INSTALL or LOAD, and its configuration locked so no SET undoes it."""
+    con = _connect(path, read_only=True, wait_seconds=wait_seconds, config=_SANDBOX)
+    try:
+        if writable is not None:  # only settable while external access is still on
+            quoted = str(writable).replace("'", "''")
+            con.execute(f"SET allowed_paths = ['{quoted}']")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
         yield con
     finally:
         con.close()

@@ -127,6 +127,8 @@ class SourceState:
     failing_since: datetime | None = None
     next_attempt_at: datetime | None = None
     active: bool = True
+    last_warning: str | None = None  # the last document read was used, but not all of it
+    config_hash: str | None = None  # the feed's configuration then (FeedSettings.fingerprint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,7 @@ class FeedOutcome:
     new_entries: int = 0
     elapsed_ms: int = 0
     retry_after: float | None = None
+    warning: str | None = None  # usable, but not all of it was taken (entries beyond the cap)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 
 from warehouse import spool
+from warehouse.db import QueryRefused
 from warehouse.records import SourceState
 
 # Writes are declared per table: append-if-new, or upsert on the key.
@@ -112,7 +113,8 @@ def _reader(con: duckdb.DuckDBPyConnection, table: str) -> str:
 
 def source_states(con: duckdb.DuckDBPyConnection) -> dict[str, SourceState]:
     """Every known feed's state, by URL."""
-    names = [f.name for f in fields(SourceState)]
+    present = set(_columns(con, "sources"))  # a warehouse not yet migrated lacks new ones
+    names = [f.name for f in fields(SourceState) if f.name in present]
     cur = con.execute(f"SELECT {', '.join(names)} FROM sources")  # noqa: S608
     return {r[0]: SourceState(**dict(zip(names, r, strict=True))) for r in cur.fetchall()}
 
@@ -281,11 +283,37 @@ def explain_rows(con: duckdb.DuckDBPyConnection, key: str) -> list[dict[str, Any
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
+_READS_ONLY = (
+    "`newswatch sql` reads the warehouse and nothing else; "
+    '`newswatch export --query "SELECT …"` writes a query\'s rows to a file'
+)
+
+
 def query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run one analyst query; column names and rows."""
-    cur = con.execute(sql)
-    columns = [d[0] for d in cur.description or []]
-    return columns, cur.fetchall()
+    try:
+        cur = con.execute(sql)
+        columns = [d[0] for d in cur.description or []]
+        return columns, cur.fetchall()
+    except duckdb.PermissionException as exc:
+        raise QueryRefused(f"{str(exc).splitlines()[0]}; {_READS_ONLY}") from exc
+
+
+def export_query(con: duckdb.DuckDBPyConnection, sql: str, tmp: Path, fmt: str) -> int:
+    """One analyst SELECT's rows written to `tmp` as Parquet (zstd) or CSV; the rows written."""
+    statements = con.extract_statements(sql)
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise QueryRefused("--query takes one SELECT statement (WITH, FROM, DESCRIBE … too)")
+    body = statements[0].query.strip().rstrip(";")
+    options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER"
+    target = str(tmp).replace("'", "''")
+    try:
+        row = con.execute(f"COPY ({body}) TO '{target}' ({options})").fetchone()
+    except duckdb.PermissionException as exc:
+        raise QueryRefused(
+            f"{str(exc).splitlines()[0]}; the query may read the warehouse only"
+        ) from exc
+    return int(row[0]) if row else 0
 
 
 # Outbox: one row per (topic, period, recipient), committed before any email leaves.

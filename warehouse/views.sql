@@ -15,7 +15,8 @@ WHERE m.matched;
 
 CREATE OR REPLACE VIEW v_source_health AS
 SELECT s.name AS source, s.url, s.last_status, s.last_success_at, s.consecutive_failures,
-       s.last_error, s.last_http_status, s.last_attempt_at, s.failing_since, s.next_attempt_at
+       s.last_error, s.last_http_status, s.last_attempt_at, s.failing_since, s.next_attempt_at,
+       s.last_warning
 FROM sources s
 WHERE s.active;
 

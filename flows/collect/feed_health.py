@@ -18,9 +18,23 @@ BACKOFF_CAP = timedelta(hours=24)  # a failing feed is retried at least daily, n
 UNCONDITIONAL_EVERY = timedelta(hours=24)  # some servers answer 304 forever while content changes
 
 
-def is_due(state: SourceState | None, now: datetime) -> bool:
-    """A feed is fetched unless it is backing off."""
-    return state is None or state.next_attempt_at is None or state.next_attempt_at <= now
+def is_due(
+    state: SourceState | None,
+    now: datetime,
+    *,
+    config: str | None = None,
+    retry_failed: bool = False,
+) -> bool:
+    """A feed is fetched unless it is waiting. A feed backing off after failures is fetched
+    at once when its configuration changed since (`config`, its fingerprint: the failures may
+    have been a mistake now fixed) or when the operator asks (`retry_failed`). A server's own
+    Retry-After is always respected."""
+    if state is None or state.next_attempt_at is None or state.next_attempt_at <= now:
+        return True
+    if state.consecutive_failures == 0:  # rate limited: the server asked us to wait
+        return False
+    changed = config is not None and state.config_hash not in (None, config)
+    return retry_failed or changed
 
 
 def validators(state: SourceState | None, now: datetime) -> tuple[str | None, str | None]:
@@ -74,6 +88,7 @@ def next_state(
                 outcome.last_modified if fresh or outcome.last_modified else base.last_modified
             ),
             last_error=outcome.error if outcome.status == "ill_formed" else None,
+            last_warning=outcome.warning if fresh else base.last_warning,  # 304: the same one
             last_success_at=now,
             last_unconditional_at=base.last_unconditional_at if conditional else now,
             consecutive_failures=0,

@@ -339,7 +339,11 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         allowed = [a for a in addresses if dialable(a, self._allow)]
         if not allowed:
             shown = addresses[0] if addresses[0] == host else f"{host} ({addresses[0]})"
-            raise _Failure("refused_address", f"{shown} is not a public address")
+            raise _Failure(
+                "refused_address",
+                f"{shown} is not a public address; to fetch it anyway, allow it in sources.yaml: "
+                f'fetch: allow_private_addresses: ["{addresses[0]}"]',
+            )
         error: httpcore.ConnectError | None = None
         for address in allowed:  # the IP literal: what was checked is what is dialled
             try:

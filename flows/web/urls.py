@@ -91,6 +91,45 @@ def same_site(a: str, b: str) -> bool:
     return host_a is not None and host_a == host_b
 
 
+# Marks of another rendering of the same article: AMP and index pages.
+_AMP_PARAMS = frozenset({"amp", "_amp"})  # any value: ?amp, ?amp=1, ?amp=true
+_AMP_VALUED = frozenset({"outputtype", "output", "format"})  # only when the value is "amp"
+_PATH_SUFFIXES = ("/amp", ".amp", "/index.html", "/index.htm", "/index.php")
+
+
+def same_article(a: str, b: str) -> bool:
+    """Whether two URLs name one article: equal once tracking parameters, the scheme, a www.,
+    m. or amp. host prefix, AMP marks (/amp/…, …/amp, .amp, ?amp=1, outputType=amp), an index
+    page and a trailing slash are set aside."""
+    form = _article_form(a)
+    return form is not None and form == _article_form(b)
+
+
+def _article_form(url: str) -> tuple[str, str, str, str] | None:
+    canon = canonical_url(url)
+    site = _site(canon) if canon else None
+    if canon is None or site is None:
+        return None
+    parts = urlsplit(canon)
+    host = f"{site}:{parts.port}" if parts.port is not None else site
+    path = parts.path.rstrip("/")
+    for suffix in _PATH_SUFFIXES:
+        path = path.removesuffix(suffix)
+    path = path.removeprefix("/amp/").rstrip("/")
+    path = "/" + path.lstrip("/")
+    kept = []
+    for pair in parts.query.split("&"):
+        name, _, value = pair.partition("=")
+        name = unquote_plus(name).lower()
+        if (
+            pair
+            and name not in _AMP_PARAMS
+            and not (name in _AMP_VALUED and value.lower() == "amp")
+        ):
+            kept.append(pair)
+    return host, path, "&".join(kept), parts.fragment
+
+
 def safe_link(url: str | None) -> str | None:
     """The URL if it is http(s) with a host and no credentials, else None."""
     if url is None:
