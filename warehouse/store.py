@@ -243,8 +243,10 @@ def replace_matches(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 # --- export -------------------------------------------------------------------------------
 
-EXPORTED = ("articles", "matches", "sources", "fetch_log", "runs", "outbox", "article_keys")
-EXPORTED_VIEWS = ("v_articles", "v_matches", "v_source_health", "v_digests")
+EXPORTED = (
+    "articles", "matches", "sources", "fetch_log", "runs", "outbox", "article_keys", "labels"
+)  # fmt: skip
+EXPORTED_VIEWS = ("v_articles", "v_matches", "v_source_health", "v_digests", "v_labels")
 
 
 def export_parquet(con: duckdb.DuckDBPyConnection, out: Path) -> list[tuple[str, int]]:
