@@ -10,7 +10,8 @@ from pathlib import Path
 
 from flows.config import Settings
 from flows.matching.labels import LabelTally
-from flows.matching.match import compile_topic, match_text
+from flows.matching.match import compile_topic
+from flows.matching.mutes import match_article
 from warehouse import db, store
 from warehouse import labels as stored_labels
 
@@ -43,8 +44,13 @@ def rescore(settings: Settings, *, dry_run: bool) -> list[Change]:
                 now = datetime.now(UTC)
                 for chunk in store.articles_for_scoring(con, topic.id, CHUNK):
                     for a in chunk:
-                        m = match_text(
-                            compiled, title=a["title"], text=a["text"], language=a["language"]
+                        m = match_article(
+                            compiled,
+                            title=a["title"],
+                            text=a["text"],
+                            language=a["language"],
+                            url=a["url"] or a["key"],
+                            source=a["source"],
                         )
                         change.scored += 1
                         change.outdated += a["profile_version"] != m.profile_version

@@ -209,7 +209,7 @@ def articles_for_scoring(
     """Stored articles with their current verdict for a topic, a chunk at a time."""
     cur = con.cursor()
     cur.execute(
-        "SELECT a.key, a.url, a.title, a.text, a.language, "
+        "SELECT a.key, a.url, a.title, a.text, a.language, a.source, "
         "coalesce(m.matched, false) AS matched, m.profile_version "
         "FROM articles a LEFT JOIN matches m ON m.article_key = a.key AND m.topic = ? "
         "ORDER BY a.key",

@@ -88,6 +88,7 @@ def corpus_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "label": r["label"],
                 "why": r["note"],
                 "topic_tag": r["source"],  # the report's per-tag table becomes per outlet
+                "source": r["source"],  # for the topic's mutes
                 "topic": r["topic"],
                 "labelled_by": r["labelled_by"],
                 "labelled_at": r["labelled_at"].isoformat(),
