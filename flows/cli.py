@@ -362,6 +362,63 @@ def labels_export(
     typer.echo(f"{out}: {written} labelled articles")
 
 
+topic_app = typer.Typer(
+    help="Topic profiles: draft one from its seed, show one.", no_args_is_help=True
+)
+app.add_typer(topic_app, name="topic")
+
+
+@topic_app.command("draft")
+def topic_draft(
+    seed: Annotated[Path, typer.Option("--seed", help="the seed article, plain UTF-8 text")],
+    topic_id: Annotated[str, typer.Option("--id", help="the new topic's id, e.g. my-topic")],
+    topics: TopicsOpt = None,
+    language: Annotated[str | None, typer.Option(help="the seed's language [detected]")] = None,
+    force: Annotated[bool, typer.Option(help="replace an existing topic file")] = False,
+) -> None:
+    """Write topics/<id>.yaml drafted from a seed article: its entities, sides and aliases."""
+    import re
+
+    from flows.matching.draft import write_draft
+    from flows.matching.seed_entities import SeedError
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,79}", topic_id):
+        _fail(EXIT_CONFIG, f"--id {topic_id!r}: use lowercase letters, digits and -, e.g. my-topic")
+    try:
+        path, profile = write_draft(
+            seed, resolve_paths(topics=topics).topics, topic_id, force=force, lang=language
+        )
+    except SeedError as exc:
+        _fail(EXIT_CONFIG, f"{seed}: {exc}")
+    except FileExistsError as exc:
+        _fail(1, str(exc))
+    groups = profile["groups"]
+    typer.echo(
+        f"{path}: {len(profile['entities'])} entities in groups {', '.join(groups)}; "
+        f"required: {', '.join(profile['rule']['require'])}"
+    )
+    typer.echo(f"review it with `newswatch topic show {topic_id}`")
+
+
+@topic_app.command("show")
+def topic_show(
+    name: Annotated[str | None, typer.Argument(help="topic id [every topic]")] = None,
+    topics: TopicsOpt = None,
+) -> None:
+    """Each entity of a topic: where it came from (the seed or by hand), groups and aliases."""
+    from flows.config import load_topics
+    from flows.matching.draft import show
+
+    try:
+        known = load_topics(resolve_paths(topics=topics).topics)
+    except ConfigError as exc:
+        _fail(EXIT_CONFIG, str(exc))
+    chosen = [t for t in known if name in (None, t.id)]
+    if not chosen:
+        _fail(EXIT_CONFIG, f"no topic {name!r}; known: {', '.join(t.id for t in known)}")
+    typer.echo("\n\n".join(show(t) for t in chosen))
+
+
 @app.command()
 def rescore(
     db: DbOpt = None,

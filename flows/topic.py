@@ -19,6 +19,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class SeedRef(_Strict):
+    """Where in the seed article an entity was found (`newswatch topic draft` writes it)."""
+
+    offsets: Annotated[tuple[tuple[int, int], ...], Field(min_length=1)]  # [start, end) chars
+    sentence: str  # the sentence of the first offset
+
+
 class Entity(_Strict):
     """One actor, place or notion, under every name it goes by."""
 
@@ -30,6 +37,7 @@ class Entity(_Strict):
     # below 1 for names that only suggest the group: capitals used as venues, broad words
     weight: Annotated[float, Field(gt=0, le=1)] = 1.0
     note: str | None = None  # office and years, why it is here
+    seed: SeedRef | None = None  # found in the seed; None: added by hand
 
     @field_validator("aliases")
     @classmethod
@@ -207,6 +215,8 @@ class Topic(_Strict):
         content: dict[str, Any] = self.model_dump(mode="json")
         if content["mutes"] == Mutes().model_dump(mode="json"):  # versions from before mutes
             del content["mutes"]
+        for entity in content["entities"]:  # where the seed said it changes no verdict
+            del entity["seed"]
         text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
