@@ -164,3 +164,24 @@ def test_the_draft_applies_to_a_corpus_as_is(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", "--corpus", str(corpus), "--topics", str(topics)])
     assert result.exit_code == 0, result.output
     assert "Errors (0)" in result.output
+
+
+def test_a_polish_seed_finds_inflected_places_and_drafts_polish_cases(tmp_path: Path) -> None:
+    seed = tmp_path / "pl.txt"
+    seed.write_text(
+        "Niemcy i Francja podpisały w Paryżu umowę o obronności.\n\n"
+        "Kanclerz Niemiec spotkał się w Paryżu z prezydentem Francji. Umowa o obronności "
+        "przewiduje wspólne ćwiczenia, a ministrowie obrony Niemiec i Francji będą się "
+        "spotykać w Berlinie.",
+        encoding="utf-8",
+    )
+    code, out, topics = draft(tmp_path, seed)
+    assert code == 0, out
+    topic = load_topics(topics)[0]
+    by_name = {e.name: e for e in topic.entities}
+    assert set(topic.rule.require) == {"germany", "france", "substance"}
+    assert by_name["Paris"].seed is not None and len(by_name["Paris"].seed.offsets) == 2
+    assert {"Paryżu", "Paryża"} <= set(by_name["Paris"].aliases["pl"])
+    assert {"Niemiec", "Niemcy"} <= set(by_name["Germany"].aliases["pl"])
+    assert "Deutschland" in by_name["Germany"].aliases["de"]
+    assert {"obronności", "obronność"} <= set(by_name["obronności"].aliases["pl"])

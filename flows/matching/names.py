@@ -35,6 +35,7 @@ class Gazetteer:
     demonym: dict[str, str]  # English adjective -> country code ("Polish" -> PL)
     calendar: frozenset[str]  # month and weekday names: capitalised, never entities
     stems: dict[str, list[tuple[str, str]]]  # first 4 letters -> (word of a country name, code)
+    inflected: dict[str, str] = field(default_factory=dict)  # the seed language's case forms
 
 
 def _prefix(a: str, b: str) -> int:
@@ -258,3 +259,21 @@ def polish_phrase_forms(phrase: str) -> list[str]:
         paradigms.append(table)
     keys = set.intersection(*(set(t) for t in paradigms))
     return sorted({" ".join(t[k] for t in paradigms) for k in keys} | {phrase})
+
+
+@cache
+def inflected_places(lang: str) -> dict[str, str]:
+    """Every inflected form of a country or city name -> its code (Polish only; ~1-2 s)."""
+    if lang != "pl":
+        return {}
+    gaz = gazetteer()
+    out: dict[str, str] = {}
+    clash: set[str] = set()
+    for code, place in gaz.places.items():
+        if place.kind not in ("country", "city", "region"):
+            continue
+        for name in place.names.get("pl", []):
+            for form in polish_phrase_forms(name):
+                if out.setdefault(form, code) != code:
+                    clash.add(form)
+    return {form: code for form, code in out.items() if form not in clash}

@@ -8,11 +8,12 @@ left of two or three capitalised words is a person.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from flows.matching.names import Gazetteer, gazetteer, stem_country
+from flows.matching.names import Gazetteer, gazetteer, inflected_places, stem_country
 from flows.matching.sentences import sentence_starts
 
 MAX_SEED_BYTES = 200_000  # one article; more is not a seed
@@ -151,7 +152,7 @@ def _candidates(text: str, stops: frozenset[str], gaz: Gazetteer) -> list[list[r
 
 def _place(words: str, gaz: Gazetteer) -> tuple[str, str] | None:
     """(kind, code) when the words name a place, or are a country's demonym."""
-    code = gaz.by_name.get(words)
+    code = gaz.by_name.get(words) or gaz.inflected.get(words)
     if code is not None:
         return gaz.places[code].kind, code
     code = gaz.demonym.get(words) or stem_country(words, gaz)
@@ -160,7 +161,7 @@ def _place(words: str, gaz: Gazetteer) -> tuple[str, str] | None:
 
 def find_entities(text: str, lang: str) -> list[Found]:
     """Every named entity of the seed, with its spans; places merged by code."""
-    gaz = gazetteer(lang)
+    gaz = dataclasses.replace(gazetteer(lang), inflected=inflected_places(lang))
     stops = stop_words(lang) | stop_words("en")
     found: dict[tuple[str, str], Found] = {}
 
@@ -245,7 +246,11 @@ def _classify(
         return
     names = [t.group() for t in piece]
     words = _words(text, piece)
-    if any(any(c.isdigit() for c in n) for n in names):
+    place = _place(words, gaz)  # "Premier Wielkiej Brytanii": an office of a country
+    if place:
+        kind, code = place
+        add(kind, code, gaz.places[code].name, _span(piece), None)
+    elif any(any(c.isdigit() for c in n) for n in names):
         add("equipment", words, words, _span(piece), side)
     elif len(piece) == 1 and names[0].replace(".", "").isupper() and len(names[0]) >= 2:
         add("organisation", words, words, _span(piece), side)
