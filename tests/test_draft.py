@@ -49,6 +49,9 @@ def test_the_draft_of_the_project_seed_holds_its_entities_each_pointing_into_it(
     assert {"Britain", "UK"} <= set(uk.aliases["en"]) and uk.groups == ("united_kingdom",)
     assert "Wielkiej Brytanii" in uk.aliases["pl"] and "Royaume-Uni" in uk.aliases["fr"]
     assert "Vereinigtes Königreich" in uk.aliases["de"]
+    # demonyms from CLDR's names of regional languages ("British English", "angielski brytyjski")
+    assert "British" in uk.aliases["en"] and "brytyjskich" in uk.aliases["pl"]
+    assert "britanniques" in uk.aliases["fr"]
     assert {"Polsce", "polskiego"} <= set(pl.aliases["pl"])
     assert {"Polen", "polnischen"} <= set(pl.aliases["de"]) and "Pologne" in pl.aliases["fr"]
     assert "Londynie" in london.aliases["pl"] and london.groups == ("united_kingdom",)

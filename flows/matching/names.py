@@ -153,35 +153,53 @@ def stem_country(word: str, gaz: Gazetteer) -> str | None:
 
 
 def language_adjectives(country: str) -> dict[str, list[str]]:
-    """Adjectives from the name of the country's official language: pl, de and fr forms."""
+    """Adjectives of a country from CLDR language names: "polski", "British English", ..."""
     from babel import Locale
     from babel.languages import get_official_languages
 
-    gaz = gazetteer()
-    place = gaz.places[country]
+    place = gazetteer().places[country]
     out: dict[str, list[str]] = {}
+    variants = [str(v) for v in Locale("en").languages]
+    for variant in (v for v in variants if v.endswith(f"_{country}")):
+        # regional variants: "British English", "angielski brytyjski", "anglais britannique"
+        base = variant.split("_")[0]
+        for lang in LANGUAGES:
+            words = Locale(lang).languages.get(variant, "").replace("(", " ").split()
+            known = Locale(lang).languages.get(base, "").lower()
+            for word in (w for w in words if w.lower() != known and w.isalpha() and len(w) > 3):
+                out.setdefault(lang, []).extend(_adjective_forms(lang, word))
     for lang in get_official_languages(country, de_facto=True)[:1]:
         if _prefix(Locale("en").languages.get(lang, ""), place.name) < 2:
             continue  # English is not "British": only names that carry the country's
-        pl = Locale("pl").languages.get(lang)
-        if pl:
-            out["pl"] = polish_forms(pl.lower(), adjective=True) or [pl.lower()]
-        de = Locale("de").languages.get(lang)
-        if de:
-            base = de.lower()
-            out["de"] = [base + end for end in ("", "e", "en", "er", "es", "em")]
-        fr = Locale("fr").languages.get(lang)
-        if fr:
-            base = fr.lower()
-            ends = (
-                ("", "s")
-                if base.endswith("e")
-                else ("", "e", "es")
-                if base[-1] in "sx"
-                else ("", "e", "s", "es")
-            )
-            out["fr"] = [base + end for end in ends]
+        for code in LANGUAGES:
+            name = Locale(code).languages.get(lang)
+            if name:
+                out.setdefault(code, []).extend(_adjective_forms(code, name))
     return out
+
+
+def _adjective_forms(lang: str, word: str) -> list[str]:
+    """An adjective's forms: Polish from Morfeusz, German and French by their endings."""
+    if lang not in ("pl", "de", "fr"):
+        return [word]
+    base = word.lower()
+    if lang == "pl":
+        return polish_forms(base, adjective=True) or [base]
+    if lang == "de":
+        for end in ("es", "er", "en", "em", "e"):
+            if base.endswith("isch" + end):
+                base = base[: -len(end)]
+        return [base + end for end in ("", "e", "en", "er", "es", "em")]
+    if base.endswith("ien"):  # autrichien, autrichienne
+        return [base, base + "ne", base + "s", base + "nes"]
+    ends = (
+        ("", "s")
+        if base.endswith("e")
+        else ("", "e", "es")
+        if base[-1] in "sx"
+        else ("", "e", "s", "es")
+    )
+    return [base + end for end in ends]
 
 
 @cache
