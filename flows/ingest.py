@@ -22,7 +22,8 @@ from flows.collect.fetch import Fetcher
 from flows.collect.lifeline import follow_serve
 from flows.collect.pages import Collected, Collector
 from flows.config import FeedSettings, FetchSettings, Settings, settings_for
-from flows.matching.match import compile_topic, match_text
+from flows.matching.match import compile_topic
+from flows.matching.mutes import match_article
 from flows.run_summary import RunReport
 from flows.runtime.runlock import single_run
 from warehouse import batches
@@ -291,7 +292,14 @@ def _score(settings: Settings, articles: Sequence[Article], now: datetime) -> li
     for topic in settings.topics:
         compiled = compile_topic(topic)
         for a in articles:
-            m = match_text(compiled, title=a.title, text=a.text, language=a.language)
+            m = match_article(
+                compiled,
+                title=a.title,
+                text=a.text,
+                language=a.language,
+                url=a.url or a.key,
+                source=a.source,
+            )
             rows.append(
                 {
                     "topic": m.topic,

@@ -9,8 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flows.config import Settings
-from flows.matching.match import compile_topic, match_text
+from flows.matching.labels import LabelTally
+from flows.matching.match import compile_topic
+from flows.matching.mutes import match_article
 from warehouse import db, store
+from warehouse import labels as stored_labels
 
 CHUNK = 2_000  # articles read at a time: memory stays flat however large the warehouse
 
@@ -25,6 +28,7 @@ class Change:
     added: list[tuple[str, str]] = field(default_factory=list)  # (url or key, title)
     dropped: list[tuple[str, str]] = field(default_factory=list)
     outdated: int = 0  # stored verdicts made by another profile version
+    labels: LabelTally = field(default_factory=lambda: LabelTally({}))
 
 
 def rescore(settings: Settings, *, dry_run: bool) -> list[Change]:
@@ -36,11 +40,17 @@ def rescore(settings: Settings, *, dry_run: bool) -> list[Change]:
             for topic in settings.topics:
                 compiled = compile_topic(topic)
                 change = Change(topic=topic.id, version=topic.version)
+                change.labels = LabelTally(stored_labels.label_of(con, topic.id))
                 now = datetime.now(UTC)
                 for chunk in store.articles_for_scoring(con, topic.id, CHUNK):
                     for a in chunk:
-                        m = match_text(
-                            compiled, title=a["title"], text=a["text"], language=a["language"]
+                        m = match_article(
+                            compiled,
+                            title=a["title"],
+                            text=a["text"],
+                            language=a["language"],
+                            url=a["url"] or a["key"],
+                            source=a["source"],
                         )
                         change.scored += 1
                         change.outdated += a["profile_version"] != m.profile_version
@@ -49,6 +59,7 @@ def rescore(settings: Settings, *, dry_run: bool) -> list[Change]:
                             change.added.append(label)
                         elif a["matched"] and not m.matched:
                             change.dropped.append(label)
+                        change.labels.observe(a["key"], label, a["matched"], m.matched)
                         row = {
                             "topic": m.topic,
                             "article_key": a["key"],

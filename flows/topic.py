@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import cached_property
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 Fraction = Annotated[float, Field(ge=0, le=1)]
 GroupName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
@@ -16,6 +17,13 @@ Language = Annotated[str, Field(pattern=r"^([a-z]{2,3}|any)$")]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SeedRef(_Strict):
+    """Where in the seed article an entity was found (`newswatch topic draft` writes it)."""
+
+    offsets: Annotated[tuple[tuple[int, int], ...], Field(min_length=1)]  # [start, end) chars
+    sentence: str  # the sentence of the first offset
 
 
 class Entity(_Strict):
@@ -29,6 +37,7 @@ class Entity(_Strict):
     # below 1 for names that only suggest the group: capitals used as venues, broad words
     weight: Annotated[float, Field(gt=0, le=1)] = 1.0
     note: str | None = None  # office and years, why it is here
+    seed: SeedRef | None = None  # found in the seed; None: added by hand
 
     @field_validator("aliases")
     @classmethod
@@ -82,6 +91,62 @@ class Rule(_Strict):
     contrast: dict[GroupName, Contrast] = Field(default_factory=dict)
 
 
+class Mutes(_Strict):
+    """What never matches the topic, whatever its score (it is still stored and explained)."""
+
+    # a feed's name in sources.yaml, or a site: example.org mutes it and its subdomains
+    sources: tuple[str, ...] = ()
+    # a glob over the canonical URL (*://example.org/sport/*), or re:<regular expression> searched
+    urls: tuple[str, ...] = ()
+    # whole words, case-sensitive like aliases (a lowercase term also mutes its capitalised form)
+    terms: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError(
+                "must be a mapping with any of `sources:`, `urls:` and `terms:`, each a list "
+                f"of strings, not a {type(value).__name__}"
+            )
+        return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+
+    @field_validator("sources", "terms")
+    @classmethod
+    def _words(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        for index, entry in enumerate(value):
+            if not entry.strip() or entry != entry.strip():
+                raise ValueError(
+                    f"entry {index} ({entry!r}) is empty or has spaces around it; "
+                    f"write the {'name' if info.field_name == 'sources' else 'word'} alone"
+                )
+        return value
+
+    @field_validator("urls")
+    @classmethod
+    def _patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for index, entry in enumerate(value):
+            if entry.startswith("re:"):
+                try:
+                    re.compile(entry[3:])
+                except re.error as exc:
+                    raise ValueError(
+                        f"entry {index} ({entry!r}) is not a valid regular expression ({exc}); "
+                        "write a Python regular expression after re:, or a glob without re:"
+                    ) from None
+            elif not entry.startswith(("http://", "https://", "*")):
+                raise ValueError(
+                    f"entry {index} ({entry!r}) is a glob over the whole URL, so it must start "
+                    "with http://, https:// or *, e.g. *://example.org/sport/*"
+                )
+            elif entry.count("[") != entry.count("]"):
+                raise ValueError(
+                    f"entry {index} ({entry!r}) has an unbalanced [ or ]; "
+                    "write [[] for a literal [, or use re:"
+                )
+        return value
+
+
 class Topic(_Strict):
     """A validated topic profile; `version` identifies its content in every stored match."""
 
@@ -93,6 +158,7 @@ class Topic(_Strict):
     groups: Annotated[dict[GroupName, str], Field(min_length=1)]  # group -> what it stands for
     rule: Rule
     entities: Annotated[tuple[Entity, ...], Field(min_length=1)]
+    mutes: Mutes = Mutes()
 
     @field_validator("rule")
     @classmethod
@@ -147,6 +213,10 @@ class Topic(_Strict):
     def version(self) -> str:
         """A short hash of the profile's content: equal profiles share it, any edit changes it."""
         content: dict[str, Any] = self.model_dump(mode="json")
+        if content["mutes"] == Mutes().model_dump(mode="json"):  # versions from before mutes
+            del content["mutes"]
+        for entity in content["entities"]:  # where the seed said it changes no verdict
+            del entity["seed"]
         text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 

@@ -211,7 +211,7 @@ def articles_for_scoring(
     """Stored articles with their current verdict for a topic, a chunk at a time."""
     cur = con.cursor()
     cur.execute(
-        "SELECT a.key, a.url, a.title, a.text, a.language, "
+        "SELECT a.key, a.url, a.title, a.text, a.language, a.source, "
         "coalesce(m.matched, false) AS matched, m.profile_version "
         "FROM articles a LEFT JOIN matches m ON m.article_key = a.key AND m.topic = ? "
         "ORDER BY a.key",
@@ -245,8 +245,10 @@ def replace_matches(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 # --- export -------------------------------------------------------------------------------
 
-EXPORTED = ("articles", "matches", "sources", "fetch_log", "runs", "outbox", "article_keys")
-EXPORTED_VIEWS = ("v_articles", "v_matches", "v_source_health", "v_digests")
+EXPORTED = (
+    "articles", "matches", "sources", "fetch_log", "runs", "outbox", "article_keys", "labels"
+)  # fmt: skip
+EXPORTED_VIEWS = ("v_articles", "v_matches", "v_source_health", "v_digests", "v_labels")
 
 
 def export_parquet(con: duckdb.DuckDBPyConnection, out: Path) -> list[tuple[str, int]]:

@@ -24,3 +24,11 @@ CREATE OR REPLACE VIEW v_digests AS
 SELECT o.topic, o.period, o.recipient, o.status, o.sent_at, o.message_id,
        o.attempts, o.last_error, o.last_code, o.subject, o.created_at, o.updated_at
 FROM outbox o;
+
+-- The verdict in force per (topic, article): the latest; earlier ones stay in `labels`.
+CREATE OR REPLACE VIEW v_labels AS
+SELECT l.topic, a.url, l.label, l.note, l.labelled_at, l.labelled_by, l.profile_version,
+       l.matched_then, a.title, a.source, a.key
+FROM labels l
+JOIN articles a ON a.key = l.article_key
+QUALIFY row_number() OVER (PARTITION BY l.topic, l.article_key ORDER BY l.labelled_at DESC) = 1;

@@ -269,7 +269,7 @@ def _run(function: ExtractFn, html: bytes, url: str | None, max_bytes: int) -> E
 
 def start_worker() -> None:
     """Each worker: dies with the forkserver (so with the run), then warms up."""
-    pass  # PLANTED
+    die_with_parent()
     warm_up()
 
 

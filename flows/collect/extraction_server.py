@@ -10,5 +10,5 @@ SIGKILL), the forkserver kills itself, and its workers follow (flows/collect/lif
 
 from flows.collect.extraction import warm_up
 
-pass  # PLANTED
+watch_parent()
 warm_up()

@@ -9,7 +9,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from flows.matching.match import compile_topic, match_text
+from flows.matching.match import compile_topic
+from flows.matching.mutes import match_article
 from flows.topic import Topic
 
 LABELS = ("relevant", "not_relevant", "ambiguous")
@@ -29,6 +30,8 @@ class Item:
     language: str | None
     label: str  # relevant, not_relevant or ambiguous
     topic_tag: str
+    url: str | None = None  # for the topic's mutes
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +132,8 @@ def parse_corpus(lines: Iterable[str]) -> list[Item]:
                 language=row.get("language") or None,
                 label=row["label"],
                 topic_tag=str(row.get("topic_tag") or "-"),
+                url=row.get("url") if isinstance(row.get("url"), str) else None,
+                source=row.get("source") if isinstance(row.get("source"), str) else None,
             )
         )
     return items
@@ -161,7 +166,14 @@ def evaluate(topic: Topic, items: Sequence[Item]) -> Report:
     errors: list[Miss] = []
     ambiguous = ambiguous_matched = 0
     for item in items:
-        result = match_text(compiled, title=item.title, text=item.text, language=item.language)
+        result = match_article(
+            compiled,
+            title=item.title,
+            text=item.text,
+            language=item.language,
+            url=item.url,
+            source=item.source,
+        )
         if item.label == "ambiguous":
             ambiguous += 1
             ambiguous_matched += result.matched

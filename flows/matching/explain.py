@@ -22,12 +22,18 @@ def describe(rows: Sequence[dict[str, Any]]) -> str:
             continue
         ev = row["evidence"]
         ev = json.loads(ev) if isinstance(ev, str) else ev or {}
-        verdict = "MATCH" if row["matched"] else "no match"
+        muted = ev.get("muted")
+        verdict = "MUTED" if muted else "MATCH" if row["matched"] else "no match"
         lines += [
             "",
             f"[{row['topic']}] {verdict}: score {row['score']:.3f} "
             f"(threshold {ev.get('threshold', '?')}, profile {row['profile_version']})",
         ]
+        if muted:
+            lines.append(
+                f"  muted by mutes.{muted['mute']} {muted['entry']!r} (found: {muted['found']}); "
+                "a muted article never matches, whatever its score"
+            )
         parts = ev.get("parts") or {}
         if parts:
             shown = ", ".join(
