@@ -1,0 +1,165 @@
+"""Where a name stands: a capital after "in" is a venue, an item of a list is not a pair.
+
+Each rule weakens a hit by moving it to a shadow entity: a copy of its entity with part of
+its weight (flows.scoring.scoring_for), so the scoring itself stays unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from flows.scoring import Fired, note
+from flows.topic import Topic
+
+LIST_ITEM_WORDS = 4  # an item of a list is a few words: "trade", "ministers from Germany"
+CLAUSE_CHARS = 160  # how far around a hit a list is looked for
+_CLAUSE_END = frozenset('.!?:;()[]\n\x00"“”«»„')
+
+Hit = tuple[int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """A topic's venue and list rules, ready to apply to one text's hits."""
+
+    shadows: tuple[tuple[int, float], ...]  # shadow k is entity base + k: (entity, weight share)
+    venue_of: dict[int, int] = field(hash=False)  # place entity -> its venue shadow
+    venue_words: frozenset[str]
+    listed_of: dict[int, int] = field(hash=False)  # substance word entity -> its passing shadow
+    substance: frozenset[int]  # every entity of the listed group, shadows included
+    items: int  # items that make a list of substance words
+    party_of: dict[int, int] = field(hash=False)  # party entity -> its shadow inside a list
+    states: frozenset[int]  # entities naming a state or a party: what list items count
+    list_at: int  # state items that make a list of states (0: no such rule)
+    separator: re.Pattern[str] | None  # between list items: a comma, or a joiner
+
+    def weaken(self, padded: str, hits: list[Hit], fired: Fired) -> list[int]:
+        """The entity of each hit, a venue, a listed party or a passing word moved to its shadow."""
+        out = [entity for _, _, entity in hits]
+        for index, (start, stop, entity) in enumerate(hits):
+            shadow = self.venue_of.get(entity)
+            if shadow is not None and _word_before(padded, start) in self.venue_words:
+                out[index] = shadow
+                note(fired, "venue", f"{_word_before(padded, start)} {padded[start:stop]}")
+                continue
+            shadow = self.party_of.get(entity)
+            if shadow is not None:
+                pieces = self._list_around(padded, start, stop, 3)
+                named = sum(
+                    1 for a, b in pieces if any(a <= h < b and e in self.states for h, _, e in hits)
+                )
+                if named >= self.list_at:
+                    out[index] = shadow
+                    note(fired, "list", padded[pieces[0][0] : pieces[-1][1]])
+                continue
+            shadow = self.listed_of.get(entity)
+            if shadow is not None:
+                pieces = self._list_around(padded, start, stop, self.items)
+                if pieces and not any(
+                    h != start and pieces[0][0] <= h < pieces[-1][1] and e in self.substance
+                    for h, _, e in hits
+                ):
+                    out[index] = shadow
+                    note(fired, "passing", padded[pieces[0][0] : pieces[-1][1]])
+        return out
+
+    def _list_around(self, padded: str, start: int, stop: int, items: int) -> list[tuple[int, int]]:
+        """The items of the list the hit is one short item of, with a comma among them, or []."""
+        if self.separator is None:
+            return []
+        begin, end = start, stop
+        while begin > max(0, start - CLAUSE_CHARS) and padded[begin - 1] not in _CLAUSE_END:
+            begin -= 1
+        limit = min(len(padded), stop + CLAUSE_CHARS)
+        while end < limit and padded[end] not in _CLAUSE_END:
+            end += 1
+        cuts = [
+            (m.start(), m.end(), "," in m.group())
+            for m in self.separator.finditer(padded, begin, end)
+        ]
+        bounds = [begin, *(x for a, b, _ in cuts for x in (a, b)), end]
+        pieces = [(bounds[i], bounds[i + 1]) for i in range(0, len(bounds), 2)]
+        here = next((i for i, (a, b) in enumerate(pieces) if a <= start and stop <= b), None)
+        if here is None or not _short(padded, pieces[here]):
+            return []
+        first = last = here
+        while first > 0 and _short(padded, pieces[first - 1]):
+            first -= 1
+        while last < len(pieces) - 1 and _short(padded, pieces[last + 1]):
+            last += 1
+        # the first and last items often run into the clause: "ministers from X", "Y met"
+        first, last = max(0, first - 1), min(len(pieces) - 1, last + 1)
+        commas = any(comma for _, _, comma in cuts[first:last])
+        if last - first + 1 < items or not commas:
+            return []
+        return pieces[first : last + 1]
+
+
+def _short(padded: str, piece: tuple[int, int]) -> bool:
+    words = padded[piece[0] : piece[1]].split()
+    return 0 < len(words) <= LIST_ITEM_WORDS
+
+
+def _word_before(padded: str, start: int) -> str:
+    """The word just before a hit, lowercase ("" when no plain space separates them)."""
+    if padded[start - 1] != " ":
+        return ""
+    at = start - 1
+    while padded[at - 1].isalpha():  # the text starts with a NUL, so this stops
+        at -= 1
+    return padded[at : start - 1].lower()
+
+
+def wording_for(topic: Topic) -> Wording:
+    """The shadows and lookups of a topic's venue and list rules (none when it has neither)."""
+    rule, base, entities = topic.rule, len(topic.entities), topic.entities
+    shadows: list[tuple[int, float]] = []
+
+    def shadow(index: int, share: float) -> int:
+        shadows.append((index, share))
+        return base + len(shadows) - 1
+
+    venue_of: dict[int, int] = {}
+    if rule.venue:
+        places = set(rule.venue.places)
+        for index, entity in enumerate(entities):
+            if entity.name in places:
+                venue_of[index] = shadow(index, rule.venue.weight)
+    party_of: dict[int, int] = {}
+    states: set[int] = set()
+    crowd = rule.crowd
+    if crowd and crowd.list_at:
+        for index, entity in enumerate(entities):
+            if crowd.group in entity.groups or set(crowd.parties) & set(entity.groups):
+                states.add(index)
+            if set(crowd.parties) & set(entity.groups) and index not in venue_of:
+                party_of[index] = shadow(index, 0.0)  # a party in a list is no party
+                states.add(party_of[index])
+    listed_of: dict[int, int] = {}
+    substance: set[int] = set()
+    if rule.listed:
+        group = rule.listed.group
+        for index, entity in enumerate(entities):
+            if group in entity.groups:
+                substance.add(index)
+            if entity.groups == (group,):  # a name that also names a party is never passing
+                listed_of[index] = shadow(index, rule.listed.weight)
+                substance.add(listed_of[index])
+    separator = None
+    if rule.joiners:
+        joiners = "|".join(map(re.escape, sorted(rule.joiners, key=len, reverse=True)))
+        separator = re.compile(rf"\s*,\s*(?:(?:{joiners})\s+)?|\s+(?:{joiners})\s+")
+    words = {w.lower() for ws in (rule.venue.after.values() if rule.venue else ()) for w in ws}
+    return Wording(
+        shadows=tuple(shadows),
+        venue_of=venue_of,
+        venue_words=frozenset(words),
+        listed_of=listed_of,
+        substance=frozenset(substance),
+        items=rule.listed.items if rule.listed else 0,
+        party_of=party_of,
+        states=frozenset(states),
+        list_at=crowd.list_at if crowd and crowd.list_at else 0,
+        separator=separator,
+    )
