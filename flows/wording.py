@@ -7,14 +7,17 @@ its weight (flows.scoring.scoring_for), so the scoring itself stays unchanged.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from flows.scoring import Fired, note
 from flows.topic import Topic
 
 LIST_ITEM_WORDS = 4  # an item of a list is a few words: "trade", "ministers from Germany"
-CLAUSE_CHARS = 160  # how far around a hit a list is looked for
-_CLAUSE_END = frozenset('.!?:;()[]\n\x00"“”«»„')
+_CLAUSE_END = re.compile(r'[.!?:;()\[\]\n\x00"“”«»„]')
+
+# a clause's separators (a comma among them?), items, short items, and item starts
+Pieces = tuple[list[bool], list[tuple[int, int]], list[bool], list[int]]
 
 Hit = tuple[int, int, int]
 
@@ -31,23 +34,37 @@ class Wording:
     items: int  # items that make a list of substance words
     party_of: dict[int, int] = field(hash=False)  # party entity -> its shadow inside a list
     states: frozenset[int]  # entities naming a state or a party: what list items count
+    others: frozenset[int]  # entities naming another state
     list_at: int  # state items that make a list of states (0: no such rule)
     separator: re.Pattern[str] | None  # between list items: a comma, or a joiner
 
     def weaken(self, padded: str, hits: list[Hit], fired: Fired) -> list[int]:
         """The entity of each hit, a venue, a listed party or a passing word moved to its shadow."""
         out = [entity for _, _, entity in hits]
+        at = [start for start, _, _ in hits]
+        ends = [m.start() for m in _CLAUSE_END.finditer(padded)]  # the NULs are among them
+        clauses: dict[int, Pieces] = {}
+        # a list of states holds another state: most texts name none and skip the search
+        others = self.list_at and any(e in self.others for e in out)
         for index, (start, stop, entity) in enumerate(hits):
             shadow = self.venue_of.get(entity)
-            if shadow is not None and _word_before(padded, start) in self.venue_words:
-                out[index] = shadow
-                note(fired, "venue", f"{_word_before(padded, start)} {padded[start:stop]}")
+            if shadow is not None:
+                word = _word_before(padded, start)
+                if word in self.venue_words:
+                    out[index] = shadow
+                    note(fired, "venue", f"{word} {padded[start:stop]}")
                 continue
             shadow = self.party_of.get(entity)
             if shadow is not None:
-                pieces = self._list_around(padded, start, stop, 3)
+                if not others:
+                    continue
+                pieces = self._list_around(padded, ends, clauses, start, stop, 3)
                 named = sum(
-                    1 for a, b in pieces if any(a <= h < b and e in self.states for h, _, e in hits)
+                    1
+                    for a, b in pieces
+                    if any(
+                        out[k] in self.states for k in range(bisect_left(at, a), bisect_left(at, b))
+                    )
                 )
                 if named >= self.list_at:
                     out[index] = shadow
@@ -55,50 +72,55 @@ class Wording:
                 continue
             shadow = self.listed_of.get(entity)
             if shadow is not None:
-                pieces = self._list_around(padded, start, stop, self.items)
+                pieces = self._list_around(padded, ends, clauses, start, stop, self.items)
                 if pieces and not any(
-                    h != start and pieces[0][0] <= h < pieces[-1][1] and e in self.substance
-                    for h, _, e in hits
+                    k != index and hits[k][2] in self.substance
+                    for k in range(bisect_left(at, pieces[0][0]), bisect_left(at, pieces[-1][1]))
                 ):
                     out[index] = shadow
                     note(fired, "passing", padded[pieces[0][0] : pieces[-1][1]])
         return out
 
-    def _list_around(self, padded: str, start: int, stop: int, items: int) -> list[tuple[int, int]]:
+    def _list_around(
+        self,
+        padded: str,
+        ends: list[int],
+        clauses: dict[int, Pieces],
+        start: int,
+        stop: int,
+        items: int,
+    ) -> list[tuple[int, int]]:
         """The items of the list the hit is one short item of, with a comma among them, or []."""
         if self.separator is None:
             return []
-        begin, end = start, stop
-        while begin > max(0, start - CLAUSE_CHARS) and padded[begin - 1] not in _CLAUSE_END:
-            begin -= 1
-        limit = min(len(padded), stop + CLAUSE_CHARS)
-        while end < limit and padded[end] not in _CLAUSE_END:
-            end += 1
-        cuts = [
-            (m.start(), m.end(), "," in m.group())
-            for m in self.separator.finditer(padded, begin, end)
-        ]
-        bounds = [begin, *(x for a, b, _ in cuts for x in (a, b)), end]
-        pieces = [(bounds[i], bounds[i + 1]) for i in range(0, len(bounds), 2)]
-        here = next((i for i, (a, b) in enumerate(pieces) if a <= start and stop <= b), None)
-        if here is None or not _short(padded, pieces[here]):
+        after = bisect_left(ends, stop)
+        begin, end = ends[after - 1] + 1, ends[after]  # the clause: no list crosses its ends
+        if padded.find(",", begin, end) < 0:  # every list has a comma
+            return []
+        cached = clauses.get(begin)
+        if cached is None:
+            cuts = [
+                (m.start(), m.end(), "," in m.group())
+                for m in self.separator.finditer(padded, begin, end)
+            ]
+            bounds = [begin, *(x for a, b, _ in cuts for x in (a, b)), end]
+            pieces = [(bounds[i], bounds[i + 1]) for i in range(0, len(bounds), 2)]
+            short = [0 < len(padded[a:b].split()) <= LIST_ITEM_WORDS for a, b in pieces]
+            cached = clauses[begin] = ([c for _, _, c in cuts], pieces, short, bounds[::2])
+        commas, pieces, short, starts = cached
+        here = bisect_right(starts, start) - 1
+        if stop > pieces[here][1] or not short[here]:  # the hit spans a separator, or is long
             return []
         first = last = here
-        while first > 0 and _short(padded, pieces[first - 1]):
+        while first > 0 and short[first - 1]:
             first -= 1
-        while last < len(pieces) - 1 and _short(padded, pieces[last + 1]):
+        while last < len(pieces) - 1 and short[last + 1]:
             last += 1
         # the first and last items often run into the clause: "ministers from X", "Y met"
         first, last = max(0, first - 1), min(len(pieces) - 1, last + 1)
-        commas = any(comma for _, _, comma in cuts[first:last])
-        if last - first + 1 < items or not commas:
+        if last - first + 1 < items or not any(commas[first:last]):
             return []
         return pieces[first : last + 1]
-
-
-def _short(padded: str, piece: tuple[int, int]) -> bool:
-    words = padded[piece[0] : piece[1]].split()
-    return 0 < len(words) <= LIST_ITEM_WORDS
 
 
 def _word_before(padded: str, start: int) -> str:
@@ -128,9 +150,12 @@ def wording_for(topic: Topic) -> Wording:
                 venue_of[index] = shadow(index, rule.venue.weight)
     party_of: dict[int, int] = {}
     states: set[int] = set()
+    others: set[int] = set()
     crowd = rule.crowd
     if crowd and crowd.list_at:
         for index, entity in enumerate(entities):
+            if crowd.group in entity.groups:
+                others.add(index)
             if crowd.group in entity.groups or set(crowd.parties) & set(entity.groups):
                 states.add(index)
             if set(crowd.parties) & set(entity.groups) and index not in venue_of:
@@ -160,6 +185,7 @@ def wording_for(topic: Topic) -> Wording:
         items=rule.listed.items if rule.listed else 0,
         party_of=party_of,
         states=frozenset(states),
+        others=frozenset(others),
         list_at=crowd.list_at if crowd and crowd.list_at else 0,
         separator=separator,
     )
