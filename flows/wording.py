@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from flows.scoring import Fired, note
 from flows.topic import Topic
 
-LIST_ITEM_WORDS = 4  # an item of a list is a few words: "trade", "ministers from Germany"
+LIST_ITEM_WORDS = 3  # an item inside a list is a few words: "trade", "the energy sector"
 _CLAUSE_END = re.compile(r'[.!?:;()\[\]\n\x00"“”«»„]')
 
-# a clause's separators (a comma among them?), items, short items, and item starts
+# a clause's separators (a joiner in them?), items, short items, and item starts
 Pieces = tuple[list[bool], list[tuple[int, int]], list[bool], list[int]]
 
 Hit = tuple[int, int, int]
@@ -33,7 +33,7 @@ class Wording:
     substance: frozenset[int]  # every entity of the listed group, shadows included
     items: int  # items that make a list of substance words
     party_of: dict[int, int] = field(hash=False)  # party entity -> its shadow inside a list
-    states: frozenset[int]  # entities naming a state or a party: what list items count
+    states: dict[int, object] = field(hash=False)  # entity naming a state -> which state
     others: frozenset[int]  # entities naming another state
     list_at: int  # state items that make a list of states (0: no such rule)
     separator: re.Pattern[str] | None  # between list items: a comma, or a joiner
@@ -59,14 +59,15 @@ class Wording:
                 if not others:
                     continue
                 pieces = self._list_around(padded, ends, clauses, start, stop, 3)
-                named = sum(
-                    1
+                # each other state counts, and each side of the pair once: "Poland, Malbork"
+                # names one state
+                named = {
+                    self.states[hits[k][2]]
                     for a, b in pieces
-                    if any(
-                        out[k] in self.states for k in range(bisect_left(at, a), bisect_left(at, b))
-                    )
-                )
-                if named >= self.list_at:
+                    for k in range(bisect_left(at, a), bisect_left(at, b))
+                    if hits[k][2] in self.states
+                }
+                if len(named) >= self.list_at:
                     out[index] = shadow
                     note(fired, "list", padded[pieces[0][0] : pieces[-1][1]])
                 continue
@@ -99,18 +100,18 @@ class Wording:
             return []
         cached = clauses.get(begin)
         if cached is None:
-            cuts = [
-                (m.start(), m.end(), "," in m.group())
-                for m in self.separator.finditer(padded, begin, end)
-            ]
-            bounds = [begin, *(x for a, b, _ in cuts for x in (a, b)), end]
+            cuts = list(self.separator.finditer(padded, begin, end))
+            bounds = [begin, *(x for m in cuts for x in m.span()), end]
             pieces = [(bounds[i], bounds[i + 1]) for i in range(0, len(bounds), 2)]
             short = [0 < len(padded[a:b].split()) <= LIST_ITEM_WORDS for a, b in pieces]
-            cached = clauses[begin] = ([c for _, _, c in cuts], pieces, short, bounds[::2])
-        commas, pieces, short, starts = cached
+            joined = [bool(m.group().strip(", \t")) for m in cuts]
+            cached = clauses[begin] = (joined, pieces, short, bounds[::2])
+        joined, pieces, short, starts = cached
         here = bisect_right(starts, start) - 1
         if stop > pieces[here][1] or not short[here]:  # the hit spans a separator, or is long
             return []
+        if len(padded[start:stop].split()) < len(padded[slice(*pieces[here])].split()) - 1:
+            return []  # more than one word around the hit: "security cooperation with X"
         first = last = here
         while first > 0 and short[first - 1]:
             first -= 1
@@ -118,9 +119,20 @@ class Wording:
             last += 1
         # the first and last items often run into the clause: "ministers from X", "Y met"
         first, last = max(0, first - 1), min(len(pieces) - 1, last + 1)
-        if last - first + 1 < items or not any(commas[first:last]):
+        # "A, B, C and D": commas between the items, a joiner only before the last one
+        end = here
+        if not (here > first and joined[here - 1]):  # the hit is not the last item: find it
+            while end < last and not joined[end]:
+                end += 1
+            if end == last:
+                return []
+            end += 1
+        head = end - 1
+        while head > first and not joined[head - 1]:
+            head -= 1
+        if end - head + 1 < items:
             return []
-        return pieces[first : last + 1]
+        return pieces[head : end + 1]
 
 
 def _word_before(padded: str, start: int) -> str:
@@ -149,18 +161,19 @@ def wording_for(topic: Topic) -> Wording:
             if entity.name in places:
                 venue_of[index] = shadow(index, rule.venue.weight)
     party_of: dict[int, int] = {}
-    states: set[int] = set()
+    states: dict[int, object] = {}
     others: set[int] = set()
     crowd = rule.crowd
     if crowd and crowd.list_at:
         for index, entity in enumerate(entities):
+            sides = tuple(g for g in entity.groups if g in crowd.parties)
             if crowd.group in entity.groups:
                 others.add(index)
-            if crowd.group in entity.groups or set(crowd.parties) & set(entity.groups):
-                states.add(index)
-            if set(crowd.parties) & set(entity.groups) and index not in venue_of:
+                states[index] = index
+            elif sides:
+                states[index] = sides
+            if sides and index not in venue_of:
                 party_of[index] = shadow(index, 0.0)  # a party in a list is no party
-                states.add(party_of[index])
     listed_of: dict[int, int] = {}
     substance: set[int] = set()
     if rule.listed:
@@ -184,7 +197,7 @@ def wording_for(topic: Topic) -> Wording:
         substance=frozenset(substance),
         items=rule.listed.items if rule.listed else 0,
         party_of=party_of,
-        states=frozenset(states),
+        states=states,
         others=frozenset(others),
         list_at=crowd.list_at if crowd and crowd.list_at else 0,
         separator=separator,

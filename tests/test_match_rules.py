@@ -128,6 +128,17 @@ def test_a_list_of_defence_words_is_substance(compiled: CompiledTopic) -> None:
     assert "passing" not in result.evidence["rules"]
 
 
+def test_commas_around_a_clause_are_no_list(compiled: CompiledTopic) -> None:
+    result = run(
+        compiled,
+        "British jets for Poland",
+        "Poland's minister, a former pilot, fears drones. British jets will patrol Polish "
+        "airspace.",
+    )
+    assert "passing" not in result.evidence["rules"]
+    assert "list" not in result.evidence["rules"]
+
+
 def test_energy_security_in_polish_cases_is_not_defence(compiled: CompiledTopic) -> None:
     result = run(
         compiled,
