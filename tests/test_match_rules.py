@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from flows.config import load_topics
 from flows.explain import describe
-from flows.match import CompiledTopic, compile_topic, match_text
+from flows.match import CompiledTopic, compile_topic, find_hits, match_text
 from flows.topic import Topic
 from warehouse.records import MatchResult
 
@@ -197,6 +197,12 @@ def test_parties_and_defence_vocabulary_outside_english(
 ) -> None:
     result = run(compiled, title, text)
     assert result.matched, result.evidence
+
+
+def test_capitals_by_adjective_name_their_state(compiled: CompiledTopic) -> None:
+    text = "londyńskie biuro, warszawskiego rządu, Warschauer Regierung, la presse londonienne"
+    found = [compiled.names[e] for _, _, e in find_hits(compiled, text)]
+    assert found == ["London", "Warsaw", "Warsaw", "London"]
 
 
 def test_italian_list_of_states_is_not_a_pair(compiled: CompiledTopic) -> None:
