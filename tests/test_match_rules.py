@@ -139,6 +139,16 @@ def test_commas_around_a_clause_are_no_list(compiled: CompiledTopic) -> None:
     assert "list" not in result.evidence["rules"]
 
 
+def test_business_words_that_armies_also_use_are_not_defence(compiled: CompiledTopic) -> None:
+    result = run(
+        compiled,
+        "Polish parcel firm deploys lockers across the UK",
+        "The Polish company said it had deployed 1,000 lockers in British cities.",
+    )
+    assert result.evidence["missing"] == ["defence"]
+    assert not result.matched
+
+
 def test_energy_security_in_polish_cases_is_not_defence(compiled: CompiledTopic) -> None:
     result = run(
         compiled,
@@ -177,6 +187,10 @@ def test_a_back_reference_to_another_pair_carries_nothing(compiled: CompiledTopi
         (  # Polish: the UK only as a Briton (instrumental), Poland only as an air base
             "Brytyjskie myśliwce w Malborku",
             "Z Brytyjczykiem za sterami samoloty bojowe wystartowały z Malborka.",
+        ),
+        (  # Polish: the UK side only as a minister's name in the instrumental case
+            "Rozmowy o obronie powietrznej",
+            "Minister Kosiniak-Kamysz rozmawiał z Johnem Healeyem o obronie powietrznej Polski.",
         ),
         (  # German: a compound for combat aircraft, the UK only as an adjective
             "Britische Kampfflugzeuge für Polen",
