@@ -37,6 +37,7 @@ class Wording:
     others: frozenset[int]  # entities naming another state
     list_at: int  # state items that make a list of states (0: no such rule)
     separator: re.Pattern[str] | None  # between list items: a comma, or a joiner
+    joiner: re.Pattern[str] | None  # a joiner between two words
 
     def weaken(self, padded: str, hits: list[Hit], fired: Fired) -> list[int]:
         """The entity of each hit, a venue, a listed party or a passing word moved to its shadow."""
@@ -46,6 +47,18 @@ class Wording:
         clauses: dict[int, Pieces] = {}
         # a list of states holds another state: most texts name none and skip the search
         others = self.list_at and any(e in self.others for e in out)
+        listing: dict[int, bool] = {}  # clause (by its end) -> holds a comma and a joiner
+
+        def in_list(stop: int) -> bool:
+            after = bisect_left(ends, stop)
+            found = listing.get(after)
+            if found is None:
+                begin, end = ends[after - 1] + 1, ends[after]
+                found = listing[after] = padded.find(",", begin, end) >= 0 and bool(
+                    self.joiner is not None and self.joiner.search(padded, begin, end)
+                )
+            return found
+
         for index, (start, stop, entity) in enumerate(hits):
             shadow = self.venue_of.get(entity)
             if shadow is not None:
@@ -56,7 +69,7 @@ class Wording:
                 continue
             shadow = self.party_of.get(entity)
             if shadow is not None:
-                if not others:
+                if not others or not in_list(stop):
                     continue
                 pieces = self._list_around(padded, ends, clauses, start, stop, 3)
                 # each other state counts, and each side of the pair once: "Poland, Malbork"
@@ -72,7 +85,7 @@ class Wording:
                     note(fired, "list", padded[pieces[0][0] : pieces[-1][1]])
                 continue
             shadow = self.listed_of.get(entity)
-            if shadow is not None:
+            if shadow is not None and in_list(stop):
                 pieces = self._list_around(padded, ends, clauses, start, stop, self.items)
                 if pieces and not any(
                     k != index and hits[k][2] in self.substance
@@ -184,10 +197,11 @@ def wording_for(topic: Topic) -> Wording:
             if entity.groups == (group,):  # a name that also names a party is never passing
                 listed_of[index] = shadow(index, rule.listed.weight)
                 substance.add(listed_of[index])
-    separator = None
+    separator = joiner = None
     if rule.joiners:
         joiners = "|".join(map(re.escape, sorted(rule.joiners, key=len, reverse=True)))
         separator = re.compile(rf"\s*,\s*(?:(?:{joiners})\s+)?|\s+(?:{joiners})\s+")
+        joiner = re.compile(rf"\s(?:{joiners})\s")
     words = {w.lower() for ws in (rule.venue.after.values() if rule.venue else ()) for w in ws}
     return Wording(
         shadows=tuple(shadows),
@@ -201,4 +215,5 @@ def wording_for(topic: Topic) -> Wording:
         others=frozenset(others),
         list_at=crowd.list_at if crowd and crowd.list_at else 0,
         separator=separator,
+        joiner=joiner,
     )
