@@ -135,21 +135,23 @@ def _context(
 ) -> tuple[frozenset[int], list[str]]:
     """The contrast slots whose hits are background here (see flows.topic.Background)."""
     slots, notes, required = [], [], scoring.required
-    units = [heading, *(best for best, _ in windows.values())]
-    evidence = [best for best in units if 0.0 not in best[:required]]
+    body = [best for best, _ in windows.values()]
+    evidence = [best for best in (heading, *body) if 0.0 not in best[:required]]
     for slot, group, share, of_evidence in scoring.background:
-        named = sum(1 for best in units if best[slot])
+        named = sum(1 for best in body if best[slot])
         cited = sum(1 for best in evidence if best[slot])
-        if not named:
+        titled = 1 if heading[slot] else 0
+        if not named and not titled:
             continue
-        if named >= 2 and named >= share * (sentences + 1):
-            note = f"{group} is the subject: named in {named} of {sentences + 1} sentences"
+        # a headline may recall an anniversary: the body must name it twice for it to count
+        if named >= 2 and named + titled >= share * (sentences + 1):
+            note = f"{group} is the subject: named in {named + titled} of {sentences + 1} sentences"
         elif evidence and cited >= of_evidence * len(evidence):
             note = f"{group} is the subject: in {cited} of {len(evidence)} matching sentences"
         else:
             slots.append(slot)
             notes.append(
-                f"{group} is background: named in {named} of {sentences + 1} sentences, "
+                f"{group} is background: named in {named + titled} of {sentences + 1} sentences, "
                 f"{cited} of {len(evidence)} matching"
             )
             continue

@@ -69,10 +69,11 @@ class Crowd(_Strict):
 class Background(_Strict):
     """When a contrast group is only the background of a story about something else.
 
-    It is the subject when it runs through the text (at least two sentences, and `sentences`
-    of them, the title counted as one) or through the sentences that make the match (`evidence`
-    of those holding every required group). Otherwise it costs nothing: neither in the
-    sentences naming it nor over the whole text.
+    It is the subject when it runs through the text (at least two sentences of the body, and
+    with the title `sentences` of all: a headline alone may recall an anniversary) or through
+    the sentences that make the match (`evidence` of those holding every required group, the
+    title included). Otherwise it costs nothing: neither in the sentences naming it nor over
+    the whole text.
     """
 
     sentences: Fraction

@@ -55,6 +55,20 @@ def test_history_in_passing_does_not_sink_current_news(compiled: CompiledTopic) 
     assert note.startswith("history is background")
 
 
+def test_an_anniversary_in_the_headline_is_background(compiled: CompiledTopic) -> None:
+    result = run(
+        compiled,
+        "On the alliance's anniversary, Britain and Poland sign a defence treaty",
+        "Britain and Poland signed a defence treaty on Friday. British troops will keep serving "
+        "in Orzysz. Polish officials said the deal would deter Russia. The treaty also covers "
+        "joint missile production. Officials recalled the alliance of 1939. Ministers will meet "
+        "again next year.",
+    )
+    assert result.matched, result.evidence
+    assert result.evidence["parts"]["penalties"] == {}
+    assert result.evidence["rules"]["background"][0].startswith("history is background")
+
+
 def test_a_history_piece_is_still_penalised(compiled: CompiledTopic) -> None:
     result = run(
         compiled,
