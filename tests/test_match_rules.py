@@ -270,3 +270,13 @@ def test_a_venue_must_be_an_entity_of_the_topic() -> None:
     data["rule"]["venue"]["places"] = ["Atlantis"]
     with pytest.raises(ValidationError, match="venue place 'Atlantis' is no entity"):
         Topic.model_validate(data)
+
+
+def test_a_long_word_before_a_full_stop_ends_the_sentence(compiled: CompiledTopic) -> None:
+    text = (
+        "Die Regierung tagte. Der Minister sprach über Verteidigungszusammenarbeit. "
+        "Britische Soldaten bleiben in Polen."
+    )
+    result = run(compiled, "Nachrichten", text)
+    texts = [w["text"] for w in result.evidence["windows"] if w["unit"] == "sentence"]
+    assert texts == ["Britische Soldaten bleiben in Polen."]
