@@ -140,18 +140,18 @@ def _context(
     for slot, group, share, of_evidence in scoring.background:
         named = sum(1 for best in body if best[slot])
         cited = sum(1 for best in evidence if best[slot])
-        titled = 1 if heading[slot] else 0
+        titled = 2 if heading[slot] else 0  # the title counts twice, as for the penalties
         if not named and not titled:
             continue
         # a headline may recall an anniversary: the body must name it twice for it to count
-        if named >= 2 and named + titled >= share * (sentences + 1):
-            note = f"{group} is the subject: named in {named + titled} of {sentences + 1} sentences"
+        if named >= 2 and named + titled >= share * (sentences + 2):
+            note = f"{group} is the subject: named in {named + titled} of {sentences + 2} sentences"
         elif evidence and cited >= of_evidence * len(evidence):
             note = f"{group} is the subject: in {cited} of {len(evidence)} matching sentences"
         else:
             slots.append(slot)
             notes.append(
-                f"{group} is background: named in {named + titled} of {sentences + 1} sentences, "
+                f"{group} is background: named in {named + titled} of {sentences + 2} sentences, "
                 f"{cited} of {len(evidence)} matching"
             )
             continue
