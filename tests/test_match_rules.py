@@ -6,6 +6,7 @@ which rule the evidence says fired (`newswatch explain` prints the same evidence
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from flows.config import load_topics
+from flows.evaluate import evaluate, format_report, parse_corpus
 from flows.explain import describe
 from flows.match import CompiledTopic, compile_topic, find_hits, match_text
 from flows.topic import Topic
@@ -280,3 +282,44 @@ def test_a_long_word_before_a_full_stop_ends_the_sentence(compiled: CompiledTopi
     result = run(compiled, "Nachrichten", text)
     texts = [w["text"] for w in result.evidence["windows"] if w["unit"] == "sentence"]
     assert texts == ["Britische Soldaten bleiben in Polen."]
+
+
+# ---- the machinery is the topic's to word: an invented topic uses the same rules ----------
+
+INVENTED = """\
+id: ruritania-borduria-ports
+name: Ruritania–Borduria port cooperation
+groups: {ru: Ruritanian side, bo: Bordurian side, port: ports and shipping, back: back-references}
+rule:
+  require: [ru, bo, port]
+  threshold: 0.5
+  venue: {places: [Strelsau], after: {en: [in]}, weight: 0.5}
+  carry: {group: back, groups: [ru, bo]}
+  joiners: [and]
+entities:
+  - {name: Ruritania, groups: [ru], aliases: {en: [Ruritania, Ruritanian]}}
+  - {name: Strelsau, groups: [ru], aliases: {en: [Strelsau]}}
+  - {name: Borduria, groups: [bo], aliases: {en: [Borduria, Bordurian]}}
+  - {name: ports, groups: [port], aliases: {en: [port, harbour, ferry]}}
+  - {name: the pair, groups: [back], aliases: {en: [the two neighbours]}}
+"""
+
+
+def test_an_invented_topic_words_its_own_rules_and_eval_prints_them() -> None:
+    invented = Topic.model_validate(yaml.safe_load(INVENTED))
+    line = {
+        "id": "x1",
+        "title": "Talks",
+        "text": "Bordurian envoys discussed a ferry in Strelsau.",
+        "language": "en",
+        "label": "relevant",
+        "topic_tag": "t",
+    }
+    report = format_report(evaluate(invented, parse_corpus([json.dumps(line)])))
+    assert "rule venue: in Strelsau" in report
+    carried = match_text(
+        compile_topic(invented),
+        title="Talks",
+        text="Ruritania and Borduria met on Monday. The two neighbours will share a ferry.",
+    )
+    assert carried.evidence["rules"]["carry"] == ["The two neighbours will share a ferry."]
