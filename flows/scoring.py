@@ -170,8 +170,10 @@ def _carry(
         if before is None or not all(before[0][slot] for slot in carried):
             continue
         best = windows[number][0]
-        for slot in carried:  # from the highest number down: the sentence before is unchanged
-            best[slot] = max(best[slot], before[0][slot] * share)
+        # from the highest number down: the sentence before is unchanged; the pair is one
+        # reference, so the share applies once to its strength, not to each side
+        for index, slot in enumerate(carried):
+            best[slot] = max(best[slot], before[0][slot] * (share if index == 0 else 1.0))
         taken.add(number)
     return taken
 

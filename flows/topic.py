@@ -109,7 +109,7 @@ class Carry(_Strict):
 
     group: GroupName  # the group of back-references
     groups: Annotated[tuple[GroupName, ...], Field(min_length=1)]  # what they refer back to
-    weight: Fraction = 0.8  # share of the earlier sentence's weights they carry
+    weight: Fraction = 0.8  # share of the pair's strength in the earlier sentence they carry
 
 
 class Rule(_Strict):
