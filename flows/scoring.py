@@ -106,7 +106,8 @@ def _strength(
     # prod multiplies from 1 left to right, as a loop would: the same floats, the same scores
     value = prod(best[: scoring.required]) * scoring.crowd_factor[len(crowd)]
     for slot, keep in scoring.keep:
-        if best[slot] and slot not in context:  # a sentence naming a match is about that
+        # a sentence naming a match or a war memorial is about that, unless it is background
+        if best[slot] and slot not in context:
             value *= keep
     return value
 
@@ -145,9 +146,11 @@ def _context(
             continue
         # a headline may recall an anniversary: the body must name it twice for it to count
         if named >= 2 and named + titled >= share * (sentences + 2):
-            note = f"{group} is the subject: named in {named + titled} of {sentences + 2} sentences"
+            verdict = (
+                f"{group} is the subject: named in {named + titled} of {sentences + 2} sentences"
+            )
         elif evidence and cited >= of_evidence * len(evidence):
-            note = f"{group} is the subject: in {cited} of {len(evidence)} matching sentences"
+            verdict = f"{group} is the subject: in {cited} of {len(evidence)} matching sentences"
         else:
             slots.append(slot)
             notes.append(
@@ -155,7 +158,7 @@ def _context(
                 f"{cited} of {len(evidence)} matching"
             )
             continue
-        notes.append(note)
+        notes.append(verdict)
     return frozenset(slots), notes
 
 
