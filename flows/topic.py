@@ -69,6 +69,24 @@ class Crowd(_Strict):
     group: GroupName  # the group of other states
     free: Annotated[int, Field(ge=0)] = 1  # how many may share a sentence at no cost
     step: Fraction = 0.35  # strength lost for each one beyond that
+    # A list, not a pair: one enumeration ("A, B, C and D", joined by rule.joiners) with this
+    # many items naming a state (of `group` or of `parties`) gives the parties in it no strength.
+    list_at: Annotated[int, Field(ge=3)] | None = None
+    parties: tuple[GroupName, ...] = ()  # the groups naming the pair itself
+
+
+class Background(_Strict):
+    """When a contrast group is only the background of a story about something else.
+
+    It is the subject when it runs through the text (at least two sentences of the body, and
+    with the title `sentences` of all: a headline alone may recall an anniversary) or through
+    the sentences that make the match (`evidence` of those holding every required group, the
+    title included). Otherwise it costs nothing: neither in the sentences naming it nor over
+    the whole text.
+    """
+
+    sentences: Fraction
+    evidence: Fraction = 0.5
 
 
 class Contrast(_Strict):
@@ -76,6 +94,31 @@ class Contrast(_Strict):
 
     per_hit: Fraction  # title hits count twice
     max: Fraction
+    background: Background | None = None
+
+
+class Venue(_Strict):
+    """A place named as where a meeting happens ("talks in X") is weak evidence of a party."""
+
+    places: Annotated[tuple[str, ...], Field(min_length=1)]  # entity names (capitals)
+    after: dict[Language, tuple[str, ...]]  # words that make the place a venue: "in", "w", "à"
+    weight: Fraction  # share of the place's weight left when it is a venue
+
+
+class Listed(_Strict):
+    """One word of a group among items of other kinds ("trade, X and tourism") is passing."""
+
+    group: GroupName  # the group whose single listed word is passing (the substance)
+    weight: Fraction  # share of its weight such a word keeps
+    items: Annotated[int, Field(ge=3)] = 3  # items, commas between them, that make a list
+
+
+class Carry(_Strict):
+    """A back-reference ("the two countries") takes groups from the sentence just before."""
+
+    group: GroupName  # the group of back-references
+    groups: Annotated[tuple[GroupName, ...], Field(min_length=1)]  # what they refer back to
+    weight: Fraction = 0.8  # share of the pair's strength in the earlier sentence they carry
 
 
 class Rule(_Strict):
@@ -89,6 +132,10 @@ class Rule(_Strict):
     title_context: Fraction = 0.5  # share for a lead sentence completed by the title's groups
     crowd: Crowd | None = None
     contrast: dict[GroupName, Contrast] = Field(default_factory=dict)
+    venue: Venue | None = None
+    listed: Listed | None = None
+    joiners: tuple[str, ...] = ()  # words joining the last items of a list: "and", "i", "und"
+    carry: Carry | None = None
 
 
 class Mutes(_Strict):
@@ -176,6 +223,19 @@ class Topic(_Strict):
         clash = sorted(set(rule.require) & set(against))
         if clash:
             raise ValueError(f"group {clash[0]!r} is both required and counted against a match")
+        if (rule.listed or (rule.crowd and rule.crowd.list_at)) and not rule.joiners:
+            raise ValueError("lists need `joiners:`, the words joining their last items")
+        named = [
+            *(rule.crowd.parties if rule.crowd else ()),
+            *([rule.listed.group] if rule.listed else []),
+            *([rule.carry.group, *rule.carry.groups] if rule.carry else []),
+        ]
+        for group in named:
+            if group not in declared:
+                raise ValueError(
+                    f"names group {group!r}, which `groups:` does not declare "
+                    f"(declared: {', '.join(declared)})"
+                )
         return rule
 
     @field_validator("entities")
@@ -199,6 +259,11 @@ class Topic(_Strict):
                         f"{entity.name!r}; an alias must name one entity"
                     )
         rule = info.data.get("rule")
+        if rule is not None and rule.venue is not None:
+            known = {e.name for e in entities}
+            for place in rule.venue.places:
+                if place not in known:
+                    raise ValueError(f"venue place {place!r} is no entity; name one of `entities:`")
         if rule is not None:
             covered = {g for e in entities for g in e.groups}
             for group in rule.require:

@@ -242,7 +242,10 @@ def test_evidence_is_json_and_explains_the_score(compiled: CompiledTopic, topic:
     assert result.topic == "uk-poland-defence"
     assert result.profile_version == topic.version
     assert 0 <= result.score <= 1
-    assert set(evidence) == {"language", "entities", "missing", "windows", "parts", "threshold"}
+    assert set(evidence) == {
+        "language", "entities", "missing", "windows", "parts", "rules", "threshold"
+    }  # fmt: skip
+    assert evidence["rules"] == {}  # a plain bilateral story: no rule weakened anything
     assert evidence["language"] == "en"
     assert evidence["missing"] == []
     assert evidence["entities"]["Poland"]["aliases"]["Poland"] >= 2

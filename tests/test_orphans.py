@@ -6,18 +6,13 @@ killed, as `kill -9 PID`, systemd's KillMode=process or the OOM killer would.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from flows.collect.lifeline import SERVE_PID_VARIABLE
-from tests.conftest import ROOT
 from tests.faults_support import Room, group_members, sources_yaml, start_ingest, story_feeds
 
 pytestmark = pytest.mark.prefect
@@ -68,8 +63,10 @@ def test_kill_9_of_the_main_process_alone_takes_its_workers_with_it(
 
 
 def _busy_workers(pgid: int, exclude: int) -> list[int]:
-    """Processes of the group below `exclude`'s children, busy on a core for most of the last half
-    second: an extraction worker at work on a heavy page."""
+    """Processes of the group below `exclude`'s children (the extraction workers: the
+    forkserver forks them) that have used a second of CPU: one is at work on a heavy page
+    (warming up takes a fraction of that; a heavy page ~7 s). CPU used, not a rate, so that
+    a loaded machine only makes the test slower, never wrong."""
 
     def stat(pid: int) -> list[str]:
         try:
@@ -77,51 +74,10 @@ def _busy_workers(pgid: int, exclude: int) -> list[int]:
         except OSError:
             return ["Z", "0", "0", *["0"] * 20]
 
-    def cpu_ticks(pid: int) -> int:
-        fields = stat(pid)
-        return int(fields[11]) + int(fields[12])  # utime + stime
-
-    # a worker is forked by the forkserver, so its parent is not the main process
-    grandchildren = [p for p in group_members(pgid) if int(stat(p)[1]) not in (exclude, 0)]
-    before = {pid: cpu_ticks(pid) for pid in grandchildren}
-    time.sleep(0.5)
     ticks = os.sysconf("SC_CLK_TCK")
     return [
-        pid for pid, t0 in before.items() if cpu_ticks(pid) - t0 >= ticks * 0.3
-    ]  # 0.15 s of CPU in 0.5 s, under any load
-
-
-def test_a_flow_run_that_serve_started_dies_with_serve(tmp_path: Path) -> None:
-    # The process tree `newswatch serve` makes: serve (here a stand-in that exports its PID
-    # as serve does) starts a flow-run subprocess, which calls follow_serve() as both flows
-    # do first. serve is then SIGKILLed: its flow run must not go on alone.
-    script = tmp_path / "serve_stand_in.py"
-    script.write_text(
-        "import os, subprocess, sys, time\n"
-        f"os.environ[{SERVE_PID_VARIABLE!r}] = str(os.getpid())\n"
-        "run = subprocess.Popen([sys.executable, '-c', 'from flows.collect.lifeline import "
-        "follow_serve; follow_serve(); print(1, flush=True)\\nwhile True: pass'],"
-        " stdout=subprocess.PIPE)\n"
-        "print(run.pid, flush=True); run.stdout.readline(); print('ready', flush=True)\n"
-        "time.sleep(600)\n",
-        encoding="utf-8",
-    )
-    serve = subprocess.Popen(
-        [sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True
-    )
-    try:
-        assert serve.stdout is not None
-        run_pid = int(serve.stdout.readline())
-        assert serve.stdout.readline().strip() == b"ready"
-        os.kill(serve.pid, signal.SIGKILL)
-        serve.wait(timeout=10)
-        gone_by = time.monotonic() + 5
-        while group_members(serve.pid) and time.monotonic() < gone_by:
-            time.sleep(0.1)
-        assert run_pid not in group_members(serve.pid), "the flow run outlived serve"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(serve.pid, signal.SIGKILL)
-        serve.wait(timeout=10)
-        if serve.stdout is not None:
-            serve.stdout.close()
+        pid
+        for pid in group_members(pgid)
+        if int((fields := stat(pid))[1]) not in (exclude, 0)
+        and int(fields[11]) + int(fields[12]) >= ticks  # utime + stime
+    ]

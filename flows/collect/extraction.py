@@ -25,6 +25,7 @@ import trafilatura
 from pebble import ProcessExpired, ProcessPool
 from trafilatura.settings import Document
 
+from flows.collect.lifeline import die_with_parent
 from warehouse.records import Extracted
 
 if TYPE_CHECKING:

@@ -9,6 +9,7 @@ SIGKILL), the forkserver kills itself, and its workers follow (flows/collect/lif
 """
 
 from flows.collect.extraction import warm_up
+from flows.collect.lifeline import watch_parent
 
 watch_parent()
 warm_up()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,7 @@ class Miss:
     missing: tuple[str, ...]  # required groups absent from the whole text
     windows: tuple[dict[str, Any], ...]  # the sentences that scored, best first
     parts: dict[str, Any]
+    rules: dict[str, list[str]] = field(default_factory=dict)  # the rules that fired, where
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,7 @@ def evaluate(topic: Topic, items: Sequence[Item]) -> Report:
                     missing=tuple(ev["missing"]),
                     windows=tuple(ev["windows"]),
                     parts=ev["parts"],
+                    rules=ev.get("rules") or {},
                 )
             )
     return Report(
@@ -265,6 +267,8 @@ def format_report(report: Report) -> str:
         )
         if miss.missing:
             lines.append(f"    never found: {', '.join(miss.missing)}")
+        for rule, notes in miss.rules.items():
+            lines.append(f"    rule {rule}: {' | '.join(notes)[:160]}")
         lines.append(f"    entities: {', '.join(miss.entities[:12]) or 'none'}")
         for window in miss.windows[:3]:
             lines.append(

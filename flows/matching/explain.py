@@ -42,6 +42,8 @@ def describe(rows: Sequence[dict[str, Any]]) -> str:
             lines.append(f"  score parts: {shown}")
             for name, value in (parts.get("penalties") or {}).items():
                 lines.append(f"  penalty {name}: {value}")
+        for rule, notes in (ev.get("rules") or {}).items():
+            lines.append(f"  rule {rule} fired: {' | '.join(notes)}")
         if ev.get("missing"):
             lines.append(f"  missing groups: {', '.join(ev['missing'])}")
         lines.append("  entities:")

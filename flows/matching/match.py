@@ -10,6 +10,7 @@ from typing import Any
 
 from flows.matching.aliases import build_automaton, normalise, scan
 from flows.matching.scoring import Scoring, either, scoring_for, weigh
+from flows.matching.wording import Wording, wording_for
 from flows.topic import Topic
 from warehouse.records import MatchResult
 
@@ -33,6 +34,7 @@ class CompiledTopic:
     contrasted: frozenset[int]  # the entities in a contrast group
     required: frozenset[str]
     scoring: Scoring
+    wording: Wording  # where a name stands weakens it: a venue, one word in a list
 
 
 @lru_cache(maxsize=16)
@@ -41,6 +43,7 @@ def compile_topic(topic: Topic) -> CompiledTopic:
     names = tuple(e.name for e in topic.entities)
     place = {name: index for index, name in enumerate(sorted(set(names)))}
     automaton = build_automaton(topic)
+    wording = wording_for(topic)
     return CompiledTopic(
         topic=topic,
         version=topic.version,
@@ -57,7 +60,8 @@ def compile_topic(topic: Topic) -> CompiledTopic:
             i for i, e in enumerate(topic.entities) if set(e.groups) & set(topic.rule.contrast)
         ),
         required=frozenset(topic.rule.require),
-        scoring=scoring_for(topic),
+        scoring=scoring_for(topic, wording.shadows),
+        wording=wording,
     )
 
 
@@ -113,21 +117,31 @@ def match_text(
             contrast[group] = contrast.get(group, 0) + hits_twice
     present = set().union(*map(compiled.groups.__getitem__, totals))
 
+    fired: dict[str, list[str]] = {}
+    background: set[str] = set()
     if required <= present:
-        parts, counted = weigh(
+        weighed = (
+            compiled.wording.weaken(padded, hits, fired) if compiled.wording.shadows else entities
+        )
+        parts, counted, fired_in_windows, background = weigh(
             compiled.scoring,
             title,
-            entities[:split],
+            weighed[:split],
             padded,
             (len(title) + 2, len(padded) - 1),
             starts[split:],
-            entities[split:],
+            weighed[split:],
         )
+        fired.update(fired_in_windows)
     else:  # most articles: nothing to weigh
         parts, counted = {"title": 0.0, "lead": 0.0, "body": 0.0}, []
     positive = either(either(parts["title"], parts["lead"]), parts["body"])
     penalties = (
-        {g: min(c.max, c.per_hit * contrast[g]) for g, c in rule.contrast.items() if g in contrast}
+        {
+            g: min(c.max, c.per_hit * contrast[g])
+            for g, c in rule.contrast.items()
+            if g in contrast and g not in background
+        }
         if contrast
         else {}
     )
@@ -160,6 +174,7 @@ def match_text(
             "positive": round(positive, 4),
             "penalties": {g: round(p, 4) for g, p in penalties.items()},
         },
+        "rules": fired,  # rule -> where it changed the score (matching.wording, matching.scoring)
         "threshold": rule.threshold,
     }
     return MatchResult(

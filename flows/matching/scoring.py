@@ -5,7 +5,6 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from math import prod
 
 from flows.matching.sentences import sentence_starts
@@ -15,6 +14,8 @@ from flows.topic import Topic
 # states named in it.
 Window = tuple[list[float], set[int]]
 Counted = tuple[float, str, str, str]  # (contribution, where, unit, text)
+NOTES_KEPT = 3  # places kept per rule fired
+NOTE_CHARS = 160
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,24 +35,36 @@ class Scoring:
     paragraph: float
     title_context: float
     lead_chars: int
+    # contrast (slot, group, share of sentences, share of matching ones) for flows.topic.Background
+    background: tuple[tuple[int, str, float, float], ...]
+    carrier: tuple[bool, ...]  # entity -> a back-reference ("the two countries")
+    carried: tuple[int, ...]  # the slots a back-reference takes from the sentence before
+    carry_weight: float
 
 
-def scoring_for(topic: Topic) -> Scoring:
-    """The rule and the entities' groups, flattened once per profile."""
+def scoring_for(topic: Topic, shadows: Sequence[tuple[int, float]] = ()) -> Scoring:
+    """The rule and the entities' groups, flattened once per profile.
+
+    Shadows are extra entities after the topic's own: (entity copied, share of its weight),
+    for a name the rules weaken where it stands (a venue, one word in a list).
+    """
     rule, crowd = topic.rule, topic.rule.crowd
     scored = [*rule.require, *rule.contrast]
+    entities = [(e.groups, e.weight) for e in topic.entities]
+    entities += [(entities[i][0], entities[i][1] * share) for i, share in shadows]
+    carry = rule.carry
     return Scoring(
         slots=tuple(
-            tuple((scored.index(g), e.weight) for g in e.groups if g in scored)
-            for e in topic.entities
+            tuple((scored.index(g), weight) for g in groups if g in scored)
+            for groups, weight in entities
         ),
         size=len(scored),
-        crowd=tuple(crowd is not None and crowd.group in e.groups for e in topic.entities),
+        crowd=tuple(crowd is not None and crowd.group in groups for groups, _ in entities),
         required=len(rule.require),
         keep=tuple((scored.index(g), 1.0 - c.max) for g, c in rule.contrast.items()),
         crowd_factor=tuple(
             max(0.0, 1.0 - crowd.step * max(0, n - crowd.free)) if crowd else 1.0
-            for n in range(len(topic.entities) + 1)
+            for n in range(len(entities) + 1)
         ),
         title=rule.weights.title,
         lead=rule.weights.lead,
@@ -59,6 +72,14 @@ def scoring_for(topic: Topic) -> Scoring:
         paragraph=rule.paragraph,
         title_context=rule.title_context,
         lead_chars=rule.lead_chars,
+        background=tuple(
+            (scored.index(g), g, c.background.sentences, c.background.evidence)
+            for g, c in rule.contrast.items()
+            if c.background is not None
+        ),
+        carrier=tuple(carry is not None and carry.group in groups for groups, _ in entities),
+        carried=tuple(scored.index(g) for g in carry.groups if g in rule.require) if carry else (),
+        carry_weight=carry.weight if carry else 0.0,
     )
 
 
@@ -79,11 +100,14 @@ def _windows(scoring: Scoring, at: Iterable[int], entities: Iterable[int]) -> di
     return windows
 
 
-def _strength(scoring: Scoring, best: list[float], crowd: set[int]) -> float:
+def _strength(
+    scoring: Scoring, best: list[float], crowd: set[int], context: frozenset[int] = frozenset()
+) -> float:
     # prod multiplies from 1 left to right, as a loop would: the same floats, the same scores
     value = prod(best[: scoring.required]) * scoring.crowd_factor[len(crowd)]
     for slot, keep in scoring.keep:
-        if best[slot]:  # a sentence naming a match or a war memorial is about that
+        # a sentence naming a match or a war memorial is about that, unless it is background
+        if best[slot] and slot not in context:
             value *= keep
     return value
 
@@ -97,6 +121,66 @@ def _span(text: str, starts: list[int], index: int, stop: int) -> str:
     return text[starts[index] : starts[index + 1] if index + 1 < len(starts) else stop]
 
 
+Fired = dict[str, list[str]]  # rule -> where it applied, for the evidence
+
+
+def note(fired: Fired, rule: str, text: str) -> None:
+    """Record where a rule applied, a few places per rule, each on one short line."""
+    notes = fired.setdefault(rule, [])
+    if len(notes) < NOTES_KEPT:
+        notes.append(" ".join(text.split())[:NOTE_CHARS])
+
+
+def _context(
+    scoring: Scoring, heading: list[float], windows: dict[int, Window], sentences: int
+) -> tuple[frozenset[int], list[str]]:
+    """The contrast slots whose hits are background here (see flows.topic.Background)."""
+    slots, notes, required = [], [], scoring.required
+    body = [best for best, _ in windows.values()]
+    evidence = [best for best in (heading, *body) if 0.0 not in best[:required]]
+    for slot, group, share, of_evidence in scoring.background:
+        named = sum(1 for best in body if best[slot])
+        cited = sum(1 for best in evidence if best[slot])
+        titled = 2 if heading[slot] else 0  # the title counts twice, as for the penalties
+        if not named and not titled:
+            continue
+        # a headline may recall an anniversary: the body must name it twice for it to count
+        if named >= 2 and named + titled >= share * (sentences + 2):
+            verdict = (
+                f"{group} is the subject: named in {named + titled} of {sentences + 2} sentences"
+            )
+        elif evidence and cited >= of_evidence * len(evidence):
+            verdict = f"{group} is the subject: in {cited} of {len(evidence)} matching sentences"
+        else:
+            slots.append(slot)
+            notes.append(
+                f"{group} is background: named in {named + titled} of {sentences + 2} sentences, "
+                f"{cited} of {len(evidence)} matching"
+            )
+            continue
+        notes.append(verdict)
+    return frozenset(slots), notes
+
+
+def _carry(
+    scoring: Scoring, windows: dict[int, Window], numbers: Sequence[int], entities: Sequence[int]
+) -> set[int]:
+    """Give a sentence holding a back-reference the carried groups of the sentence before it."""
+    carrier, carried, share = scoring.carrier, scoring.carried, scoring.carry_weight
+    taken: set[int] = set()
+    for number in sorted({n for n, e in zip(numbers, entities, strict=True) if carrier[e]})[::-1]:
+        before = windows.get(number - 1)
+        if before is None or not all(before[0][slot] for slot in carried):
+            continue
+        best = windows[number][0]
+        # from the highest number down: the sentence before is unchanged; the pair is one
+        # reference, so the share applies once to its strength, not to each side
+        for index, slot in enumerate(carried):
+            best[slot] = max(best[slot], before[0][slot] * (share if index == 0 else 1.0))
+        taken.add(number)
+    return taken
+
+
 def weigh(
     scoring: Scoring,
     title: str,
@@ -105,12 +189,14 @@ def weigh(
     bounds: tuple[int, int],
     starts: Sequence[int],
     entities: Sequence[int],
-) -> tuple[dict[str, float], list[Counted]]:
-    """The title, lead and body parts of the score, and the windows that made them.
+) -> tuple[dict[str, float], list[Counted], Fired, set[str]]:
+    """The title, lead and body parts, the windows that made them, the rules fired, and the
+    contrast groups that are only background here.
 
     The body is text[bounds[0]:bounds[1]], and starts are its hits' offsets in text.
     """
     counted: list[Counted] = []
+    fired: Fired = {}
     begin, stop = bounds
     required, lead_chars = scoring.required, begin + scoring.lead_chars
     heading, heading_crowd = _windows(scoring, [0] * len(title_entities), title_entities).get(
@@ -119,13 +205,22 @@ def weigh(
         [0.0] * scoring.size,
         set(),
     )
-    if 0.0 not in heading[:required]:
-        value = scoring.title * _strength(scoring, heading, heading_crowd)
-        counted.append((value, "title", "title", title))
-    partial = any(heading[:required])  # a lead sentence may complete what the title lacks
     sentences, lines = sentence_starts(text, begin, stop)
     # A hit's window number is bisect_right's answer: sentence n starts at sentences[n - 1].
-    windows = _windows(scoring, map(bisect_right, repeat(sentences), starts), entities)
+    numbers = [bisect_right(sentences, at) for at in starts]
+    windows = _windows(scoring, numbers, entities)
+    context: frozenset[int] = frozenset()
+    background: set[str] = set()
+    if scoring.background:
+        context, notes = _context(scoring, heading, windows, len(sentences))
+        if notes:
+            fired["background"] = notes
+            background = {g for slot, g, _, _ in scoring.background if slot in context}
+    taken = _carry(scoring, windows, numbers, entities) if scoring.carried else set()
+    if 0.0 not in heading[:required]:
+        value = scoring.title * _strength(scoring, heading, heading_crowd, context)
+        counted.append((value, "title", "title", title))
+    partial = any(heading[:required])  # a lead sentence may complete what the title lacks
     full: set[int] = set()  # paragraphs holding a sentence that counted
     paragraphs: dict[int, Window] = {}  # merged from their sentences; every line starts one
     completed: Counted | None = None  # the best lead sentence completing the title
@@ -142,13 +237,19 @@ def weigh(
         if 0.0 not in best[:required]:
             full.add(line)
             lead = start < lead_chars
-            value = (scoring.lead if lead else scoring.body) * _strength(scoring, best, crowd)
+            value = (scoring.lead if lead else scoring.body) * _strength(
+                scoring, best, crowd, context
+            )
             span = _span(text, sentences, number - 1, stop)
             counted.append((value, "lead" if lead else "body", "sentence", span))
+            if number in taken:
+                note(fired, "carry", span)
         if partial and start < lead_chars and (completed is None or completed[0] < top):
             merged = list(map(max, heading, best))
             if 0.0 not in merged[:required]:
-                value = top * _strength(scoring, merged, crowd)
+                # a title that is a list keeps its lead sentences a list
+                listing = heading_crowd if len(heading_crowd) > len(crowd) else crowd
+                value = top * _strength(scoring, merged, listing, context)
                 if value > (completed[0] if completed else 0.0):
                     span = _span(text, sentences, number - 1, stop)
                     completed = (value, "lead", "sentence+title", span)
@@ -158,10 +259,10 @@ def weigh(
         if line not in full and 0.0 not in best[:required]:
             lead = lines[line - 1] < lead_chars
             value = (scoring.lead if lead else scoring.body) * scoring.paragraph
-            value *= _strength(scoring, best, crowd)
+            value *= _strength(scoring, best, crowd, context)
             span = _span(text, lines, line - 1, stop)
             counted.append((value, "lead" if lead else "body", "paragraph", span))
     parts = {"title": 0.0, "lead": 0.0, "body": 0.0}
     for value, where, _, _ in counted:
         parts[where] = either(parts[where], value)
-    return parts, counted
+    return parts, counted, fired, background

@@ -25,9 +25,10 @@ def sentence_starts(
         if text[begin] == "\n":
             paragraphs.append(end)
         else:
-            # no space in the 12 characters before: the token runs from the start of the text
-            word = text.rfind(" ", max(start, begin - 12), begin) + 1 or start
-            token = text[word:begin]
+            # no space in the 12 characters before: a long word, judged by its last 12 (a
+            # dotted "U.S.A" stays one token; "Verteidigungsministerium." ends a sentence)
+            near = max(start, begin - 12)
+            token = text[text.rfind(" ", near, begin) + 1 or near : begin]
             if "." in token or (len(token) == 1 and token.isupper()) or token in _ABBREVIATIONS:
                 continue  # "U.S. Navy", "J. Smith", "Gen. Smith"
         sentences.append(end)
