@@ -888,7 +888,7 @@ def traced_main(argv: list[str]) -> None:
         (ing, "_score"),
         (batches, "open_warehouse"),
         (batches, "save"),
-        (run_summary.RunReport, "rows"),
+        (run_summary.RunReport, "batch"),
         (fx.ExtractionPool, "__enter__"),
         (fx.ExtractionPool, "__exit__"),
         (fx.ExtractionPool, "extract_many"),

@@ -25,7 +25,8 @@ from flows.matching.match import compile_topic, match_text
 from flows.run_summary import RunReport
 from flows.runtime.runlock import single_run
 from warehouse import batches
-from warehouse.records import SIGNATURE_SCHEME, Article, Entry, FeedOutcome, Signature
+from warehouse.records import Article, Entry, FeedOutcome, Signature
+from warehouse.rows import ArticleRow, MatchRow, SignatureRow
 
 # Worth a second try within the run; a timeout is not (it already cost the whole deadline).
 TRANSIENT = frozenset({"connect_error", "read_error", "http_502", "http_503", "http_504"})
@@ -168,16 +169,21 @@ async def _run(settings: Settings, collect: Collector) -> dict[str, Any]:
         collected = Collected(now=now, run_id=report.run_id)
         await collect(entries, collected)
         articles = _fresh_articles(settings, collected, known)
-        story_ids, signatures = _group(settings, articles, collected.signatures, known, now)
+        stored, signed = _group(settings, articles, collected.signatures, known, report, now)
         matches = _score(settings, articles, now)
 
-        rows = report.rows(
-            settings, known, collected.pairs, collected.pages, articles, matches, now
+        batch = report.batch(
+            settings,
+            known,
+            now,
+            pages=collected.pages,
+            seen=collected.pairs,
+            articles=stored,
+            matches=matches,
+            signatures=signed,
         )
-        rows["articles"] = [{**r, "story_id": story_ids[r["key"]]} for r in rows["articles"]]
-        rows["article_signatures"] = signatures
-        saved = batches.save(paths, report.batch_name(), rows)
-        report.finish(saved, articles, matches)
+        saved = batches.save(paths, report.batch_name(), batch)
+        report.finish(saved, batch)
         log.info(report.summary_line())
         return report.as_dict() | ({"fan_out": collected.handed} if collected.handed else {})
 
@@ -245,42 +251,25 @@ def _group(
     articles: Sequence[Article],
     signatures: dict[str, Signature | None],
     known: batches.Known,
+    report: RunReport,
     now: datetime,
-) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    """Story ids (copies of a recent story join it) and the new articles' signatures."""
+) -> tuple[list[ArticleRow], list[SignatureRow]]:
+    """The articles' rows, each with its story (copies of a recent story join it), and the
+    signatures of those long enough to compare."""
     recent = batches.recent_signatures(settings.paths, known, now - GROUPING_WINDOW)
     signed = [s for a in articles if (s := signatures[a.key]) is not None]
     ids = stories.group(signed, recent)
-    rows = [
-        {
-            "key": s.key,
-            "story_id": ids[s.key],
-            "shingles": s.shingles,
-            "hashes": list(s.hashes),
-            "scheme": SIGNATURE_SCHEME,
-            "signed_at": now,
-        }
-        for s in signed
-    ]
-    return {a.key: ids.get(a.key, story_id(a.key)) for a in articles}, rows
+    return [
+        ArticleRow.of(a, story_id=ids.get(a.key, story_id(a.key)), run_id=report.run_id)
+        for a in articles
+    ], [SignatureRow.of(s, story_id=ids[s.key], signed_at=now) for s in signed]
 
 
-def _score(settings: Settings, articles: Sequence[Article], now: datetime) -> list[dict[str, Any]]:
+def _score(settings: Settings, articles: Sequence[Article], now: datetime) -> list[MatchRow]:
     rows = []
     for topic in settings.topics:
         compiled = compile_topic(topic)
         for a in articles:
             m = match_text(compiled, title=a.title, text=a.text, language=a.language)
-            rows.append(
-                {
-                    "topic": m.topic,
-                    "article_key": a.key,
-                    "score": m.score,
-                    "matched": m.matched,
-                    "entities": list(m.entities),
-                    "evidence": m.evidence,
-                    "profile_version": m.profile_version,
-                    "scored_at": now,
-                }
-            )
+            rows.append(MatchRow.of(a.key, m, now))
     return rows

@@ -7,16 +7,17 @@ warehouse refuses is quarantined, one that cannot be loaded now (a lock) waits f
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import duckdb
 
 from warehouse import db, spool, store
 from warehouse.records import SIGNATURE_SCHEME, Signature, SourceState
+from warehouse.rows import Batch
 
 log = logging.getLogger("newswatch.ingest")
 
@@ -148,12 +149,12 @@ def recent_signatures(
 def save(
     paths: Paths,
     name: str,
-    tables: Mapping[str, Iterable[Mapping[str, Any]]],
+    rows: Batch,
     *,
     wait_seconds: float | None = None,
 ) -> Saved:
     """Spool the run's rows, then load every pending batch; if locked, they stay spooled."""
-    batch = spool.write_batch(spool_dir(paths), name, tables)
+    batch = spool.write_batch(spool_dir(paths), name, rows)
     try:
         with db.write_connection(paths.db, wait_seconds=_wait(wait_seconds)) as con:
             db.migrate(con)

@@ -7,10 +7,10 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from flows.matching.match import compile_topic, match_text
 from flows.topic import Topic
+from warehouse.evidence import ScoreParts, Window
 
 LABELS = ("relevant", "not_relevant", "ambiguous")
 
@@ -77,8 +77,8 @@ class Miss:
     score: float
     entities: tuple[str, ...]
     missing: tuple[str, ...]  # required groups absent from the whole text
-    windows: tuple[dict[str, Any], ...]  # the sentences that scored, best first
-    parts: dict[str, Any]
+    windows: tuple[Window, ...]  # the sentences that scored, best first
+    parts: ScoreParts
 
 
 @dataclass(frozen=True)
@@ -184,9 +184,9 @@ def evaluate(topic: Topic, items: Sequence[Item]) -> Report:
                     title=item.title,
                     score=result.score,
                     entities=result.entities,
-                    missing=tuple(ev["missing"]),
-                    windows=tuple(ev["windows"]),
-                    parts=ev["parts"],
+                    missing=ev.missing,
+                    windows=ev.windows,
+                    parts=ev.parts or ScoreParts(),
                 )
             )
     return Report(
@@ -248,14 +248,12 @@ def format_report(report: Report) -> str:
         )
         parts = miss.parts
         lines.append(
-            f"    parts: title {parts['title']}, lead {parts['lead']}, body {parts['body']}, "
-            f"penalties {parts['penalties'] or 'none'}"
+            f"    parts: title {parts.title}, lead {parts.lead}, body {parts.body}, "
+            f"penalties {parts.penalties or 'none'}"
         )
         if miss.missing:
             lines.append(f"    never found: {', '.join(miss.missing)}")
         lines.append(f"    entities: {', '.join(miss.entities[:12]) or 'none'}")
         for window in miss.windows[:3]:
-            lines.append(
-                f"    {window['where']} {window['unit']} {window['weight']}: {window['text'][:160]}"
-            )
+            lines.append(f"    {window.where} {window.unit} {window.weight}: {window.text[:160]}")
     return "\n".join(lines)

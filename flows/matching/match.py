@@ -11,6 +11,7 @@ from typing import Any
 from flows.matching.aliases import build_automaton, normalise, scan
 from flows.matching.scoring import Scoring, either, scoring_for, weigh
 from flows.topic import Topic
+from warehouse.evidence import EntityEvidence, Evidence, ScoreParts, Window
 from warehouse.records import MatchResult
 
 EVIDENCE_WINDOWS = 5  # sentences kept as evidence
@@ -137,31 +138,29 @@ def match_text(
     order = sorted(found, key=compiled.name_order.__getitem__)
     order.sort(key=totals.__getitem__, reverse=True)
     counted.sort(key=itemgetter(0), reverse=True)
-    windows = [
-        {"where": w, "unit": u, "weight": round(v, 4), "text": _snippet(t)}
+    windows = tuple(
+        Window(where=w, unit=u, weight=round(v, 4), text=_snippet(t))
         for v, w, u, t in counted[:EVIDENCE_WINDOWS]
-    ]
-    evidence: dict[str, Any] = {
-        "language": language,
-        "entities": {
-            compiled.names[e]: {
-                "groups": list(compiled.sorted_groups[e]),
-                "count": totals[e],
-                "aliases": found[e],
-            }
+    )
+    evidence = Evidence(
+        language=language,
+        entities={
+            compiled.names[e]: EntityEvidence(
+                groups=compiled.sorted_groups[e], count=totals[e], aliases=found[e]
+            )
             for e in order
         },
-        "missing": sorted(required - present),
-        "windows": windows,
-        "parts": {
-            "title": round(parts["title"], 4),
-            "lead": round(parts["lead"], 4),
-            "body": round(parts["body"], 4),
-            "positive": round(positive, 4),
-            "penalties": {g: round(p, 4) for g, p in penalties.items()},
-        },
-        "threshold": rule.threshold,
-    }
+        missing=tuple(sorted(required - present)),
+        windows=windows,
+        parts=ScoreParts(
+            title=round(parts["title"], 4),
+            lead=round(parts["lead"], 4),
+            body=round(parts["body"], 4),
+            positive=round(positive, 4),
+            penalties={g: round(p, 4) for g, p in penalties.items()},
+        ),
+        threshold=rule.threshold,
+    )
     return MatchResult(
         topic=compiled.topic.id,
         score=score,
