@@ -895,8 +895,8 @@ def traced_main(argv: list[str]) -> None:
     ]:
         if trace.wrap(owner, attr):
             wrapped.append(f"{getattr(owner, '__name__', owner)}.{attr}")
-    if trace.wrap(pg, "fetch_pages", "_collect"):  # the span the breakdown calls _collect
-        wrapped.append("flows.collect.pages.fetch_pages")
+    if trace.wrap(pg, "collect", "_collect"):  # the span the breakdown calls _collect
+        wrapped.append("flows.collect.pages.collect")
     orig_fetch = ff.Fetcher.fetch
     # The flow's first statement reads the settings: Prefect is up by then.
     for attr in ("settings_for", "load_settings"):

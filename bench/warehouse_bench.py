@@ -228,7 +228,7 @@ def measure(db: Path, settings: Settings, repeat: int, seed: int, writes: bool) 
     now = synth.END
     topic = settings.topics[0]
     period = last_complete_week(now, settings.digest.timezone)
-    known = batches.Known()
+    known = batches.WarehouseAtStart()
     keys = _candidates(db, now, seed)
     since = now - GROUPING_WINDOW
     paths = settings.paths

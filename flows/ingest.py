@@ -19,7 +19,7 @@ from flows.collect import feed_health, pages, stories
 from flows.collect.articles import story_id
 from flows.collect.feeds import NotAFeed, parse_response
 from flows.collect.fetch import Fetcher
-from flows.collect.pages import Collected, Collector
+from flows.collect.pages import Collect, Collection
 from flows.config import FeedSettings, FetchSettings, Settings, settings_for
 from flows.matching.match import compile_topic, match_text
 from flows.run_summary import RunReport
@@ -137,18 +137,18 @@ async def ingest(
     settings = settings_for(sources=sources, db=db, topics=topics)
     if fan_out > 0:
         directory = Path(handoff) if handoff else settings.paths.data_dir / "handoff"
-        return await _run(settings, fanout.collector(settings, fan_out, directory))
+        return await _run(settings, fanout.collect_on_workers(settings, fan_out, directory))
     return await _run(settings, _collect_here(settings))
 
 
-def _collect_here(settings: Settings) -> Collector:
-    async def collect(entries: Sequence[Entry], collected: Collected) -> None:
-        await pages.fetch_pages(settings, entries, collected.add)
+def _collect_here(settings: Settings) -> Collect:
+    async def collect(entries: Sequence[Entry], collection: Collection) -> None:
+        await pages.collect(settings, entries, collection.add)
 
     return collect
 
 
-async def _run(settings: Settings, collect: Collector) -> dict[str, Any]:
+async def _run(settings: Settings, collect: Collect) -> dict[str, Any]:
     log = get_run_logger()
     paths = settings.paths
     with single_run(paths.data_dir / "ingest.lock"):
@@ -157,7 +157,7 @@ async def _run(settings: Settings, collect: Collector) -> dict[str, Any]:
         known = batches.open_warehouse(paths)
         report.quarantined.extend(known.quarantined)
 
-        due = [f for f in settings.feeds if feed_health.is_due(known.states.get(f.url), now)]
+        due = [f for f in settings.feeds if feed_health.is_due(known.source_states.get(f.url), now)]
         report.skipped = [f for f in settings.feeds if f not in due]
         log.info("fetching %d feeds (%d backing off)", len(due), len(report.skipped))
         fetched = await _fetch_feeds(settings, due, known, now)
@@ -166,18 +166,18 @@ async def _run(settings: Settings, collect: Collector) -> dict[str, Any]:
 
         entries = _new_entries(settings, fetched, known)
         log.info("%d new entries; fetching and extracting their pages", len(entries))
-        collected = Collected(now=now, run_id=report.run_id)
-        await collect(entries, collected)
-        articles = _fresh_articles(settings, collected, known)
-        stored, signed = _group(settings, articles, collected.signatures, known, report, now)
+        collection = Collection(now=now, run_id=report.run_id)
+        await collect(entries, collection)
+        articles = _fresh_articles(settings, collection, known)
+        stored, signed = _group(settings, articles, collection.signatures, known, report, now)
         matches = _score(settings, articles, now)
 
         batch = report.batch(
             settings,
             known,
             now,
-            pages=collected.pages,
-            seen=collected.pairs,
+            pages=collection.fetches,
+            seen=collection.articles,
             articles=stored,
             matches=matches,
             signatures=signed,
@@ -185,13 +185,13 @@ async def _run(settings: Settings, collect: Collector) -> dict[str, Any]:
         saved = batches.save(paths, report.batch_name(), batch)
         report.finish(saved, batch)
         log.info(report.summary_line())
-        return report.as_dict() | ({"fan_out": collected.handed} if collected.handed else {})
+        return report.as_dict() | ({"fan_out": collection.runs} if collection.runs else {})
 
 
 async def _fetch_feeds(
     settings: Settings,
     due: Sequence[FeedSettings],
-    known: batches.Known,
+    known: batches.WarehouseAtStart,
     now: datetime,
 ) -> list[FeedFetch]:
     # A request's deadline runs while it holds a connection slot, and so does the time the event
@@ -206,7 +206,7 @@ async def _fetch_feeds(
                 return await fetch_feed(
                     fetcher,
                     feed,
-                    feed_health.validators(known.states.get(feed.url), now),
+                    feed_health.validators(known.source_states.get(feed.url), now),
                     settings.fetch,
                     now,
                 )
@@ -218,7 +218,7 @@ async def _fetch_feeds(
 
 
 def _new_entries(
-    settings: Settings, fetched: Sequence[FeedFetch], known: batches.Known
+    settings: Settings, fetched: Sequence[FeedFetch], known: batches.WarehouseAtStart
 ) -> list[Entry]:
     """Entries not stored yet, each once (the same story in several feeds: first feed wins)."""
     first: dict[str, Entry] = {}
@@ -230,17 +230,17 @@ def _new_entries(
 
 
 def _fresh_articles(
-    settings: Settings, collected: Collected, known: batches.Known
+    settings: Settings, collection: Collection, known: batches.WarehouseAtStart
 ) -> list[Article]:
     """Drop articles whose key (a page's rel=canonical may change it) is stored or repeated."""
     fresh = batches.unseen(
         settings.paths,
-        {a.key for _, a in collected.pairs},
+        {a.key for _, a in collection.articles},
         known,
         wait_seconds=batches.LOCK_WAIT_SECONDS,
     )
     kept: dict[str, Article] = {}
-    for _, article in collected.pairs:
+    for _, article in collection.articles:
         if article.key in fresh:
             kept.setdefault(article.key, article)
     return list(kept.values())
@@ -250,7 +250,7 @@ def _group(
     settings: Settings,
     articles: Sequence[Article],
     signatures: dict[str, Signature | None],
-    known: batches.Known,
+    known: batches.WarehouseAtStart,
     report: RunReport,
     now: datetime,
 ) -> tuple[list[ArticleRow], list[SignatureRow]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from flows.collect import feed_health
 from flows.config import FeedSettings, Settings
-from warehouse.batches import Known, Saved
+from warehouse.batches import Saved, WarehouseAtStart
 from warehouse.records import Article, Entry, FeedOutcome, FetchResult, SourceState
 from warehouse.rows import (
     ArticleKeyRow,
@@ -61,7 +61,7 @@ class RunReport:
     def batch(
         self,
         settings: Settings,
-        known: Known,
+        known: WarehouseAtStart,
         now: datetime,
         *,
         pages: Sequence[tuple[Entry, FetchResult]],
@@ -84,7 +84,7 @@ class RunReport:
         )
 
     def _source_rows(
-        self, settings: Settings, known: Known, now: datetime
+        self, settings: Settings, known: WarehouseAtStart, now: datetime
     ) -> tuple[SourceState, ...]:
         if not known.available:
             # The feeds' states could not be read: rows computed from nothing would reset every
@@ -94,7 +94,7 @@ class RunReport:
         by_url = {o.url: o for o in self.outcomes}
         rows = []
         for feed in settings.feeds:
-            prev = known.states.get(feed.url)
+            prev = known.source_states.get(feed.url)
             outcome = by_url.get(feed.url)
             if outcome is None:  # backing off: untouched, but still listed
                 state = prev or SourceState(url=feed.url, name=feed.name)
