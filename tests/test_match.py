@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from flows.config import load_topics
-from flows.matching.match import CompiledTopic, compile_topic, find_hits, match_text
+from flows.matching.aliases import scan
+from flows.matching.match import CompiledTopic, compile_topic, match_text
 from flows.topic import Topic
 from warehouse.evidence import Evidence
 
@@ -26,8 +27,9 @@ def compiled(topic: Topic) -> CompiledTopic:
 
 
 def names(compiled: CompiledTopic, text: str) -> list[tuple[str, str]]:
-    """(entity, text as found) for every hit."""
-    return [(compiled.names[e], text[s:t]) for s, t, e in find_hits(compiled, text)]
+    """(entity, text as found) for every whole-word hit, the longest winning overlaps."""
+    hits = scan(compiled.automaton, f"\x00{text}\x00")[0]  # NULs stand for the text's edges
+    return [(compiled.names[e], text[s - 1 : t - 1]) for s, t, e in hits]
 
 
 POSITIVES = {

@@ -62,12 +62,6 @@ def compile_topic(topic: Topic) -> CompiledTopic:
     )
 
 
-def find_hits(compiled: CompiledTopic, text: str) -> list[tuple[int, int, int]]:
-    """Whole-word alias hits as (start, stop, entity), the longest winning overlaps."""
-    hits = scan(compiled.automaton, f"\x00{text}\x00")[0]
-    return [(start - 1, stop - 1, entity) for start, stop, entity in hits]
-
-
 def _snippet(text: str) -> str:
     """The text on one line, spaces collapsed, cut short."""
     text = text.strip()
