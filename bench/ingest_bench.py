@@ -888,15 +888,15 @@ def traced_main(argv: list[str]) -> None:
         (ing, "_score"),
         (batches, "open_warehouse"),
         (batches, "save"),
-        (run_summary.RunReport, "rows"),
+        (run_summary.RunReport, "batch"),
         (fx.ExtractionPool, "__enter__"),
         (fx.ExtractionPool, "__exit__"),
         (fx.ExtractionPool, "extract_many"),
     ]:
         if trace.wrap(owner, attr):
             wrapped.append(f"{getattr(owner, '__name__', owner)}.{attr}")
-    if trace.wrap(pg, "fetch_pages", "_collect"):  # the span the breakdown calls _collect
-        wrapped.append("flows.collect.pages.fetch_pages")
+    if trace.wrap(pg, "collect", "_collect"):  # the span the breakdown calls _collect
+        wrapped.append("flows.collect.pages.collect")
     orig_fetch = ff.Fetcher.fetch
     # The flow's first statement reads the settings: Prefect is up by then.
     for attr in ("settings_for", "load_settings"):

@@ -60,7 +60,17 @@ from flows.delivery.period import Period, last_complete_week  # noqa: E402
 from reports.render import render  # noqa: E402
 from warehouse import batches, store  # noqa: E402
 from warehouse import db as wdb  # noqa: E402
-from warehouse.records import SIGNATURE_SCHEME, Article  # noqa: E402
+from warehouse.evidence import Evidence  # noqa: E402
+from warehouse.records import SIGNATURE_SCHEME  # noqa: E402
+from warehouse.rows import (  # noqa: E402
+    ArticleKeyRow,
+    ArticleRow,
+    Batch,
+    FetchLogRow,
+    MatchRow,
+    RunRow,
+    SignatureRow,
+)
 
 TARGET_SECONDS = 1.0  # digest query and one week of v_matches, 1M articles, 2 cores
 GROUPING_WINDOW = timedelta(days=14)  # as flows.ingest.GROUPING_WINDOW
@@ -218,7 +228,7 @@ def measure(db: Path, settings: Settings, repeat: int, seed: int, writes: bool) 
     now = synth.END
     topic = settings.topics[0]
     period = last_complete_week(now, settings.digest.timezone)
-    known = batches.Known()
+    known = batches.WarehouseAtStart()
     keys = _candidates(db, now, seed)
     since = now - GROUPING_WINDOW
     paths = settings.paths
@@ -333,10 +343,8 @@ def measure(db: Path, settings: Settings, repeat: int, seed: int, writes: bool) 
     return m
 
 
-def _run_rows(db: Path, settings: Settings, at: datetime, seed: int) -> dict[str, list[Any]]:
+def _run_rows(db: Path, settings: Settings, at: datetime, seed: int) -> Batch:
     """The rows one hourly ingest run saves: 60 new articles with everything that goes with."""
-    from warehouse import spool
-
     run_id = uuid.uuid4().hex[:12]
     with wdb.read_connection(db) as con:
         states = store.source_states(con)
@@ -354,70 +362,72 @@ def _run_rows(db: Path, settings: Settings, at: datetime, seed: int) -> dict[str
     for r in picked:
         key = f"{r['key']}-bench-{run_id}"
         row = {c: r[c] for c in names if c in _ARTICLE_COLUMNS}
-        articles.append({**row, "key": key, "url": key, "first_seen_at": at, "run_id": run_id})
-        keys.append({"key": key, "article_key": key})
+        articles.append(
+            ArticleRow(**{**row, "key": key, "url": key, "first_seen_at": at, "run_id": run_id})
+        )
+        keys.append(ArticleKeyRow(key=key, article_key=key))
         matches.append(
-            {
-                "topic": settings.topics[0].id,
-                "article_key": key,
-                "score": r["score"],
-                "matched": r["matched"],
-                "entities": r["entities"],
-                "evidence": json.loads(r["evidence"]),
-                "profile_version": r["profile_version"],
-                "scored_at": at,
-            }
+            MatchRow(
+                topic=settings.topics[0].id,
+                article_key=key,
+                score=r["score"],
+                matched=r["matched"],
+                entities=tuple(r["entities"]),
+                evidence=Evidence.from_json(r["evidence"]),
+                profile_version=r["profile_version"],
+                scored_at=at,
+            )
         )
         if r["hashes"] is not None:
             sigs.append(
-                {
-                    "key": key,
-                    "story_id": r["story_id"],
-                    "shingles": r["shingles"],
-                    "hashes": r["hashes"],
-                    "signed_at": at,
-                    "scheme": SIGNATURE_SCHEME,
-                }
+                SignatureRow(
+                    key=key,
+                    story_id=r["story_id"],
+                    shingles=r["shingles"],
+                    hashes=tuple(r["hashes"]),
+                    scheme=SIGNATURE_SCHEME,
+                    signed_at=at,
+                )
             )
         log.append(
-            {
-                "run_id": run_id,
-                "kind": "page",
-                "url": key,
-                "source": r["source"],
-                "fetched_at": at,
-                "status": "ok",
-                "http_status": 200,
-                "error": None,
-                "bytes": None,
-                "elapsed_ms": 300,
-            }
+            FetchLogRow(
+                run_id=run_id,
+                kind="page",
+                url=key,
+                source=r["source"],
+                fetched_at=at,
+                status="ok",
+                http_status=200,
+                error=None,
+                bytes=None,
+                elapsed_ms=300,
+            )
         )
-    sources = [spool.row(replace(s, last_attempt_at=at)) for s in states.values() if s.active]
-    run = {
-        "run_id": run_id,
-        "started_at": at,
-        "finished_at": at + timedelta(seconds=40),
-        "status": "ok",
-        "feeds_total": len(sources),
-        "feeds_ok": len(sources),
-        "feeds_failed": 0,
-        "feeds_skipped": 0,
-        "entries_new": len(articles),
-        "pages_fetched": len(articles),
-    }
-    return {
-        "sources": sources,
-        "runs": [run],
-        "fetch_log": log,
-        "articles": articles,
-        "article_keys": keys,
-        "matches": matches,
-        "article_signatures": sigs,
-    }
+    sources = tuple(replace(s, last_attempt_at=at) for s in states.values() if s.active)
+    run = RunRow(
+        run_id=run_id,
+        started_at=at,
+        finished_at=at + timedelta(seconds=40),
+        status="ok",
+        feeds_total=len(sources),
+        feeds_ok=len(sources),
+        feeds_failed=0,
+        feeds_skipped=0,
+        entries_new=len(articles),
+        pages_fetched=len(articles),
+    )
+    return Batch(
+        sources=sources,
+        runs=(run,),
+        fetch_log=tuple(log),
+        articles=tuple(articles),
+        article_keys=tuple(keys),
+        matches=tuple(matches),
+        article_signatures=tuple(sigs),
+    )
 
 
-_ARTICLE_COLUMNS = frozenset({f.name for f in fields(Article)} | {"story_id", "run_id"})
+_ARTICLE_COLUMNS = frozenset(f.name for f in fields(ArticleRow))
 
 
 # --- report -------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ The ingest run, on the warehouse's host, keeps everything that touches DuckDB: t
 states, the feeds themselves, which entries are new, story grouping, matching and the save.
 Only the pages, where the time goes, travel: the new entries, grouped by feed, become
 `collect-pages` flow runs of the COLLECT_DEPLOYMENT deployment, which process workers on
-any machine pick up. Entries and results are JSON files in a handoff directory that every
-machine reaches (on one machine: beside the warehouse). Workers never open the warehouse.
+any machine pick up. Entries go out and collected pages come back as JSON files in a handoff
+directory that every machine reaches (on one machine: beside the warehouse): `<base>.in.json`
+and `<base>.out.json`. Workers never open the warehouse. (Words: flows/collect/pages.py.)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from prefect.states import Cancelled
 from pydantic import TypeAdapter, ValidationError
 
 from flows.collect import pages
-from flows.collect.pages import Collected, Collector, Page
+from flows.collect.pages import Collect, CollectedPage, Collection
 from flows.config import Settings, settings_for
 from warehouse.records import Entry, FetchResult
 
@@ -37,28 +38,28 @@ TIMEOUT_SECONDS = 1800.0
 
 
 @dataclasses.dataclass(frozen=True)
-class Handed:
-    """What a collect-pages run hands back: its pages, and who did the work."""
+class WorkerPages:
+    """A collect-pages run's `.out.json`: the pages it collected, and who did the work."""
 
     host: str
     pid: int
     worker_pid: int  # the process worker that started the run
-    pages: list[Page]
+    pages: list[CollectedPage]
 
 
 _ENTRIES = TypeAdapter(list[Entry])
-_HANDED = TypeAdapter(Handed)
+_WORKER_PAGES = TypeAdapter(WorkerPages)
 
 
 @flow(name="collect-pages")
 async def collect_pages(handoff: str, sources: str | None = None) -> int:
-    """Fetch and extract the pages of `<handoff>.in.json`'s entries into `<handoff>.out.json`."""
+    """Collect the pages of `<handoff>.in.json`'s entries into `<handoff>.out.json`."""
     settings = settings_for(sources=sources)
     entries = _ENTRIES.validate_json(Path(f"{handoff}.in.json").read_bytes())
-    got: list[Page] = []
-    await pages.fetch_pages(settings, entries, got.extend)
-    handed = Handed(socket.gethostname(), os.getpid(), os.getppid(), got)
-    _write(Path(f"{handoff}.out.json"), _HANDED.dump_json(handed))
+    got: list[CollectedPage] = []
+    await pages.collect(settings, entries, got.extend)
+    out = WorkerPages(socket.gethostname(), os.getpid(), os.getppid(), got)
+    _write(Path(f"{handoff}.out.json"), _WORKER_PAGES.dump_json(out))
     return len(got)
 
 
@@ -73,10 +74,10 @@ def split_by_feed(entries: Sequence[Entry], groups: int) -> list[list[Entry]]:
     return parts
 
 
-def collector(settings: Settings, groups: int, directory: Path) -> Collector:
+def collect_on_workers(settings: Settings, groups: int, directory: Path) -> Collect:
     """Collect a run's pages through `groups` collect-pages runs, handing off in `directory`."""
 
-    async def collect(entries: Sequence[Entry], collected: Collected) -> None:
+    async def collect(entries: Sequence[Entry], collection: Collection) -> None:
         log = get_run_logger()
         parts = split_by_feed(entries, groups)
         if not parts:
@@ -85,12 +86,12 @@ def collector(settings: Settings, groups: int, directory: Path) -> Collector:
         log.info("%d entries fanned out to %d collect-pages runs", len(entries), len(parts))
 
         async def one(k: int, part: list[Entry]) -> None:
-            base = directory / f"{collected.run_id}-{k + 1}"
+            base = directory / f"{collection.run_id}-{k + 1}"
             _write(Path(f"{base}.in.json"), _ENTRIES.dump_json(part))
             run = await run_deployment(  # type: ignore[misc]  # sync_compatible: a coroutine here
                 COLLECT_DEPLOYMENT,
                 parameters={"handoff": str(base), "sources": str(settings.paths.sources)},
-                flow_run_name=f"pages {collected.run_id} {k + 1}/{len(parts)}",
+                flow_run_name=f"pages {collection.run_id} {k + 1}/{len(parts)}",
                 timeout=TIMEOUT_SECONDS,
                 poll_interval=POLL_SECONDS,
             )
@@ -98,22 +99,22 @@ def collector(settings: Settings, groups: int, directory: Path) -> Collector:
             state = run.state
             if state is None or not state.is_final():
                 await _cancel(run.id)
-                handed: Handed | str = f"unfinished after {TIMEOUT_SECONDS:g} s (cancelled)"
+                got: WorkerPages | str = f"unfinished after {TIMEOUT_SECONDS:g} s (cancelled)"
             elif not state.is_completed():
-                handed = state.name
+                got = state.name
             else:
-                handed = _read_handed(out) or f"{state.name}, but {out} is missing or unreadable"
-            if isinstance(handed, Handed):
-                collected.add(handed.pages)
-                collected.handed.append(
-                    {"run": run.name, "pages": len(handed.pages), "host": handed.host}
-                    | {"pid": handed.pid, "worker_pid": handed.worker_pid}
+                got = _read_worker_pages(out) or f"{state.name}, but {out} is missing or unreadable"
+            if isinstance(got, WorkerPages):
+                collection.add(got.pages)
+                collection.runs.append(
+                    {"run": run.name, "pages": len(got.pages), "host": got.host}
+                    | {"pid": got.pid, "worker_pid": got.worker_pid}
                 )
-                log.info("pages: %d from %s (%s)", len(handed.pages), run.name, handed.host)
+                log.info("pages: %d from %s (%s)", len(got.pages), run.name, got.host)
             else:  # stored from their feed items, as a failed page fetch is: nothing is lost
-                error = f"collect-pages run {run.name} ended {handed}"
+                error = f"collect-pages run {run.name} ended {got}"
                 log.error("%s; its %d entries keep their feed summaries", error, len(part))
-                collected.add([(e, _not_collected(e, error), None) for e in part])
+                collection.add([(e, _not_collected(e, error), None) for e in part])
             for name in (f"{base}.in.json", f"{base}.out.json"):
                 Path(name).unlink(missing_ok=True)
 
@@ -122,9 +123,9 @@ def collector(settings: Settings, groups: int, directory: Path) -> Collector:
     return collect
 
 
-def _read_handed(path: Path) -> Handed | None:
+def _read_worker_pages(path: Path) -> WorkerPages | None:
     try:
-        return _HANDED.validate_json(path.read_bytes())
+        return _WORKER_PAGES.validate_json(path.read_bytes())
     except (OSError, ValidationError):
         return None
 

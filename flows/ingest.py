@@ -20,14 +20,15 @@ from flows.collect.articles import story_id
 from flows.collect.feeds import NotAFeed, parse_response
 from flows.collect.fetch import Fetcher
 from flows.collect.lifeline import follow_serve
-from flows.collect.pages import Collected, Collector
+from flows.collect.pages import Collect, Collection
 from flows.config import FeedSettings, FetchSettings, Settings, settings_for
 from flows.matching.match import compile_topic
 from flows.matching.mutes import match_article
 from flows.run_summary import RunReport
 from flows.runtime.runlock import single_run
 from warehouse import batches
-from warehouse.records import SIGNATURE_SCHEME, Article, Entry, FeedOutcome, Signature
+from warehouse.records import Article, Entry, FeedOutcome, Signature
+from warehouse.rows import ArticleRow, MatchRow, SignatureRow
 
 # Worth a second try within the run; a timeout is not (it already cost the whole deadline).
 TRANSIENT = frozenset({"connect_error", "read_error", "http_502", "http_503", "http_504"})
@@ -145,20 +146,20 @@ async def ingest(
     settings = settings_for(sources=sources, db=db, topics=topics)
     if fan_out > 0:
         directory = Path(handoff) if handoff else settings.paths.data_dir / "handoff"
-        collect = fanout.collector(settings, fan_out, directory)
+        collect = fanout.collect_on_workers(settings, fan_out, directory)
         return await _run(settings, collect, retry_failed=retry_failed)
     return await _run(settings, _collect_here(settings), retry_failed=retry_failed)
 
 
-def _collect_here(settings: Settings) -> Collector:
-    async def collect(entries: Sequence[Entry], collected: Collected) -> None:
-        await pages.fetch_pages(settings, entries, collected.add)
+def _collect_here(settings: Settings) -> Collect:
+    async def collect(entries: Sequence[Entry], collection: Collection) -> None:
+        await pages.collect(settings, entries, collection.add)
 
     return collect
 
 
 async def _run(
-    settings: Settings, collect: Collector, *, retry_failed: bool = False
+    settings: Settings, collect: Collect, *, retry_failed: bool = False
 ) -> dict[str, Any]:
     log = get_run_logger()
     paths = settings.paths
@@ -172,14 +173,14 @@ async def _run(
             f
             for f in settings.feeds
             if feed_health.is_due(
-                known.states.get(f.url),
+                known.source_states.get(f.url),
                 now,
                 config=f.fingerprint(settings.fetch),
                 retry_failed=retry_failed,
             )
         ]
         report.skipped = [f for f in settings.feeds if f not in due]
-        report.waiting = [known.states[f.url] for f in report.skipped]
+        report.waiting = [known.source_states[f.url] for f in report.skipped]
         log.info("fetching %d feeds (%d backing off)", len(due), len(report.skipped))
         fetched = await _fetch_feeds(settings, due, known, now)
         report.add_feeds(f.outcome for f in fetched)
@@ -187,27 +188,32 @@ async def _run(
 
         entries = _new_entries(settings, fetched, known)
         log.info("%d new entries; fetching and extracting their pages", len(entries))
-        collected = Collected(now=now, run_id=report.run_id)
-        await collect(entries, collected)
-        articles = _fresh_articles(settings, collected, known)
-        story_ids, signatures = _group(settings, articles, collected.signatures, known, now)
+        collection = Collection(now=now, run_id=report.run_id)
+        await collect(entries, collection)
+        articles = _fresh_articles(settings, collection, known)
+        stored, signed = _group(settings, articles, collection.signatures, known, report, now)
         matches = _score(settings, articles, now)
 
-        rows = report.rows(
-            settings, known, collected.pairs, collected.pages, articles, matches, now
+        batch = report.batch(
+            settings,
+            known,
+            now,
+            pages=collection.fetches,
+            seen=collection.articles,
+            articles=stored,
+            matches=matches,
+            signatures=signed,
         )
-        rows["articles"] = [{**r, "story_id": story_ids[r["key"]]} for r in rows["articles"]]
-        rows["article_signatures"] = signatures
-        saved = batches.save(paths, report.batch_name(), rows)
-        report.finish(saved, articles, matches)
+        saved = batches.save(paths, report.batch_name(), batch)
+        report.finish(saved, batch)
         log.info(report.summary_line())
-        return report.as_dict() | ({"fan_out": collected.handed} if collected.handed else {})
+        return report.as_dict() | ({"fan_out": collection.runs} if collection.runs else {})
 
 
 async def _fetch_feeds(
     settings: Settings,
     due: Sequence[FeedSettings],
-    known: batches.Known,
+    known: batches.WarehouseAtStart,
     now: datetime,
 ) -> list[FeedFetch]:
     # A request's deadline runs while it holds a connection slot, and so does the time the event
@@ -222,7 +228,7 @@ async def _fetch_feeds(
                 return await fetch_feed(
                     fetcher,
                     feed,
-                    feed_health.validators(known.states.get(feed.url), now),
+                    feed_health.validators(known.source_states.get(feed.url), now),
                     settings.fetch,
                     now,
                 )
@@ -234,7 +240,7 @@ async def _fetch_feeds(
 
 
 def _new_entries(
-    settings: Settings, fetched: Sequence[FeedFetch], known: batches.Known
+    settings: Settings, fetched: Sequence[FeedFetch], known: batches.WarehouseAtStart
 ) -> list[Entry]:
     """Entries not stored yet, each once (the same story in several feeds: first feed wins)."""
     first: dict[str, Entry] = {}
@@ -246,17 +252,17 @@ def _new_entries(
 
 
 def _fresh_articles(
-    settings: Settings, collected: Collected, known: batches.Known
+    settings: Settings, collection: Collection, known: batches.WarehouseAtStart
 ) -> list[Article]:
     """Drop articles whose key (a page's rel=canonical may change it) is stored or repeated."""
     fresh = batches.unseen(
         settings.paths,
-        {a.key for _, a in collected.pairs},
+        {a.key for _, a in collection.articles},
         known,
         wait_seconds=batches.LOCK_WAIT_SECONDS,
     )
     kept: dict[str, Article] = {}
-    for _, article in collected.pairs:
+    for _, article in collection.articles:
         if article.key in fresh:
             kept.setdefault(article.key, article)
     return list(kept.values())
@@ -266,28 +272,22 @@ def _group(
     settings: Settings,
     articles: Sequence[Article],
     signatures: dict[str, Signature | None],
-    known: batches.Known,
+    known: batches.WarehouseAtStart,
+    report: RunReport,
     now: datetime,
-) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    """Story ids (copies of a recent story join it) and the new articles' signatures."""
+) -> tuple[list[ArticleRow], list[SignatureRow]]:
+    """The articles' rows, each with its story (copies of a recent story join it), and the
+    signatures of those long enough to compare."""
     recent = batches.recent_signatures(settings.paths, known, now - GROUPING_WINDOW)
     signed = [s for a in articles if (s := signatures[a.key]) is not None]
     ids = stories.group(signed, recent)
-    rows = [
-        {
-            "key": s.key,
-            "story_id": ids[s.key],
-            "shingles": s.shingles,
-            "hashes": list(s.hashes),
-            "scheme": SIGNATURE_SCHEME,
-            "signed_at": now,
-        }
-        for s in signed
-    ]
-    return {a.key: ids.get(a.key, story_id(a.key)) for a in articles}, rows
+    return [
+        ArticleRow.of(a, story_id=ids.get(a.key, story_id(a.key)), run_id=report.run_id)
+        for a in articles
+    ], [SignatureRow.of(s, story_id=ids[s.key], signed_at=now) for s in signed]
 
 
-def _score(settings: Settings, articles: Sequence[Article], now: datetime) -> list[dict[str, Any]]:
+def _score(settings: Settings, articles: Sequence[Article], now: datetime) -> list[MatchRow]:
     rows = []
     for topic in settings.topics:
         compiled = compile_topic(topic)
@@ -300,16 +300,5 @@ def _score(settings: Settings, articles: Sequence[Article], now: datetime) -> li
                 url=a.url or a.key,
                 source=a.source,
             )
-            rows.append(
-                {
-                    "topic": m.topic,
-                    "article_key": a.key,
-                    "score": m.score,
-                    "matched": m.matched,
-                    "entities": list(m.entities),
-                    "evidence": m.evidence,
-                    "profile_version": m.profile_version,
-                    "scored_at": now,
-                }
-            )
+            rows.append(MatchRow.of(a.key, m, now))
     return rows

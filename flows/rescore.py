@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,8 +11,9 @@ from flows.config import Settings
 from flows.matching.labels import LabelTally
 from flows.matching.match import compile_topic
 from flows.matching.mutes import match_article
-from warehouse import db, store
+from warehouse import db, spool, store
 from warehouse import labels as stored_labels
+from warehouse.rows import MatchRow
 
 CHUNK = 2_000  # articles read at a time: memory stays flat however large the warehouse
 
@@ -60,17 +60,7 @@ def rescore(settings: Settings, *, dry_run: bool) -> list[Change]:
                         elif a["matched"] and not m.matched:
                             change.dropped.append(label)
                         change.labels.observe(a["key"], label, a["matched"], m.matched)
-                        row = {
-                            "topic": m.topic,
-                            "article_key": a["key"],
-                            "score": m.score,
-                            "matched": m.matched,
-                            "entities": list(m.entities),
-                            "evidence": m.evidence,
-                            "profile_version": m.profile_version,
-                            "scored_at": now.isoformat(),
-                        }
-                        sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+                        sink.write(spool.line(MatchRow.of(a["key"], m, now)))
                 changes.append(change)
         if not dry_run:
             with db.write_connection(settings.paths.db) as con:

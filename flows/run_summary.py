@@ -9,11 +9,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flows.collect import feed_health
-from flows.collect.articles import story_id
 from flows.config import FeedSettings, Settings
-from warehouse import spool
-from warehouse.batches import Known, Saved
+from warehouse.batches import Saved, WarehouseAtStart
 from warehouse.records import Article, Entry, FeedOutcome, FetchResult, SourceState
+from warehouse.rows import (
+    ArticleKeyRow,
+    ArticleRow,
+    Batch,
+    FetchLogRow,
+    MatchRow,
+    RunRow,
+    SignatureRow,
+)
 
 
 @dataclasses.dataclass
@@ -52,45 +59,43 @@ class RunReport:
     def batch_name(self) -> str:
         return f"{self.started_at:%Y%m%dT%H%M%S}-{self.run_id}"
 
-    def rows(
+    def batch(
         self,
         settings: Settings,
-        known: Known,
-        pairs: Sequence[tuple[str, Article]],
-        pages: Sequence[tuple[Entry, FetchResult]],
-        articles: Sequence[Article],
-        matches: Sequence[dict[str, Any]],
+        known: WarehouseAtStart,
         now: datetime,
-    ) -> dict[str, list[dict[str, Any]]]:
-        """Every row this run writes, by table."""
-        self.entries_new = len(pairs)
+        *,
+        pages: Sequence[tuple[Entry, FetchResult]],
+        seen: Sequence[tuple[str, Article]],
+        articles: Sequence[ArticleRow],
+        matches: Sequence[MatchRow],
+        signatures: Sequence[SignatureRow],
+    ) -> Batch:
+        """Every row this run writes: the content rows as given, with the run's bookkeeping."""
+        self.entries_new = len(seen)
         self.pages_fetched = len(pages)
-        return {
-            "sources": self._source_rows(settings, known, now),
-            "runs": [self._run_row(settings)],
-            "fetch_log": self._log_rows(pages, now),
-            "articles": [
-                spool.row(a, story_id=story_id(a.key), run_id=self.run_id) for a in articles
-            ],
-            # Every key an article was seen under, so that no later run fetches it again.
-            "article_keys": [
-                {"key": k, "article_key": a.key}
-                for entry_key, a in pairs
-                for k in {entry_key, a.key}
-            ],
-            "matches": list(matches),
-        }
+        return Batch(
+            sources=self._source_rows(settings, known, now),
+            runs=(self._run_row(settings),),
+            fetch_log=self._log_rows(pages, now),
+            articles=tuple(articles),
+            article_keys=tuple(ArticleKeyRow.every_key(seen)),
+            matches=tuple(matches),
+            article_signatures=tuple(signatures),
+        )
 
-    def _source_rows(self, settings: Settings, known: Known, now: datetime) -> list[dict[str, Any]]:
+    def _source_rows(
+        self, settings: Settings, known: WarehouseAtStart, now: datetime
+    ) -> tuple[SourceState, ...]:
         if not known.available:
             # The feeds' states could not be read: rows computed from nothing would reset every
             # failing feed's count and history when loaded. This run's outcomes stay in fetch_log.
-            return []
+            return ()
         outage = feed_health.network_outage(self.outcomes)
         by_url = {o.url: o for o in self.outcomes}
         rows = []
         for feed in settings.feeds:
-            prev = known.states.get(feed.url)
+            prev = known.source_states.get(feed.url)
             outcome = by_url.get(feed.url)
             if outcome is None:  # backing off: untouched, but still listed
                 state = prev or SourceState(url=feed.url, name=feed.name)
@@ -98,67 +103,37 @@ class RunReport:
             else:
                 sent = feed_health.validators(prev, now) != (None, None)
                 state = feed_health.next_state(prev, outcome, now, conditional=sent, outage=outage)
-            state = dataclasses.replace(state, config_hash=feed.fingerprint(settings.fetch))
-            rows.append(spool.row(state))
-        return rows
+            rows.append(dataclasses.replace(state, config_hash=feed.fingerprint(settings.fetch)))
+        return tuple(rows)
 
-    def _run_row(self, settings: Settings) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "started_at": self.started_at,
-            "finished_at": datetime.now(UTC),
-            "status": self.status,
-            "feeds_total": len(settings.feeds),
-            "feeds_ok": len(self.outcomes) - len(self.failed),
-            "feeds_failed": len(self.failed),
-            "feeds_skipped": len(self.skipped),
-            "entries_new": self.entries_new,
-            "pages_fetched": self.pages_fetched,
-        }
+    def _run_row(self, settings: Settings) -> RunRow:
+        return RunRow(
+            run_id=self.run_id,
+            started_at=self.started_at,
+            finished_at=datetime.now(UTC),
+            status=self.status,
+            feeds_total=len(settings.feeds),
+            feeds_ok=len(self.outcomes) - len(self.failed),
+            feeds_failed=len(self.failed),
+            feeds_skipped=len(self.skipped),
+            entries_new=self.entries_new,
+            pages_fetched=self.pages_fetched,
+        )
 
     def _log_rows(
         self, pages: Sequence[tuple[Entry, FetchResult]], now: datetime
-    ) -> list[dict[str, Any]]:
-        rows = [
-            {
-                "run_id": self.run_id,
-                "kind": "feed",
-                "url": o.url,
-                "source": o.source,
-                "fetched_at": now,
-                "status": o.status,
-                "http_status": o.http_status,
-                "error": o.error,
-                "bytes": None,
-                "elapsed_ms": o.elapsed_ms,
-            }
-            for o in self.outcomes
-        ]
-        rows += [
-            {
-                "run_id": self.run_id,
-                "kind": "page",
-                "url": entry.key,
-                "source": entry.source,
-                "fetched_at": now,
-                "status": page.status,
-                "http_status": page.http_status,
-                "error": page.error,
-                "bytes": None,
-                "elapsed_ms": page.elapsed_ms,
-            }
-            for entry, page in pages
-        ]
-        return rows
+    ) -> tuple[FetchLogRow, ...]:
+        return (
+            *(FetchLogRow.of_feed(self.run_id, o, now) for o in self.outcomes),
+            *(FetchLogRow.of_page(self.run_id, entry, page, now) for entry, page in pages),
+        )
 
-    def finish(
-        self, saved: Saved, articles: Sequence[Article], matches: Sequence[dict[str, Any]]
-    ) -> None:
+    def finish(self, saved: Saved, batch: Batch) -> None:
         self.saved = saved
         self.quarantined.extend(saved.quarantined)
-        self.new_articles = saved.articles if saved.stored else len(articles)
+        self.new_articles = saved.articles if saved.stored else len(batch.articles)
         self.new_matches = (
-            saved.matches if saved.stored else sum(1 for m in matches if m["matched"])
+            saved.matches if saved.stored else sum(1 for m in batch.matches if m.matched)
         )
 
     def summary_line(self) -> str:

@@ -103,7 +103,7 @@ def test_errors_carry_the_evidence_behind_them(topic: Topic) -> None:
     errors = {e.id: e for e in report.errors}
     assert set(errors) == {"fp1", "fn1", "fn2"}
     assert errors["fp1"].kind == "false positive"
-    assert errors["fp1"].windows[0]["unit"] == "title"
+    assert errors["fp1"].windows[0].unit == "title"
     assert errors["fp1"].score >= 0.5
     assert errors["fn1"].kind == "false negative"
     assert errors["fn1"].missing == ()  # all there, never together

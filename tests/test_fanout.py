@@ -147,11 +147,11 @@ def test_a_collect_run_no_worker_takes_is_cancelled_and_its_entries_kept(
 
 def test_a_handoff_file_that_is_missing_or_not_ours_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "run-1.out.json"
-    assert fanout._read_handed(path) is None
+    assert fanout._read_worker_pages(path) is None
     path.write_text('{"host": "x", "pid": 1, "worker_pid": 1, "pages": [["not an entry"]]}')
-    assert fanout._read_handed(path) is None
+    assert fanout._read_worker_pages(path) is None
     path.write_bytes(b"\x00\xff{")
-    assert fanout._read_handed(path) is None
+    assert fanout._read_worker_pages(path) is None
     entry = fanout._ENTRIES.validate_python(
         [
             {
@@ -167,6 +167,6 @@ def test_a_handoff_file_that_is_missing_or_not_ours_is_refused(tmp_path: Path) -
             }
         ]
     )[0]
-    handed = fanout.Handed("host", 2, 1, [(entry, None, None)])
-    path.write_bytes(fanout._HANDED.dump_json(handed))
-    assert fanout._read_handed(path) == handed
+    handed = fanout.WorkerPages("host", 2, 1, [(entry, None, None)])
+    path.write_bytes(fanout._WORKER_PAGES.dump_json(handed))
+    assert fanout._read_worker_pages(path) == handed

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from flows.config import load_topics
-from flows.matching.match import CompiledTopic, compile_topic, find_hits, match_text
+from flows.matching.aliases import scan
+from flows.matching.match import CompiledTopic, compile_topic, match_text
 from flows.topic import Topic
+from warehouse.evidence import Evidence
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,8 +27,9 @@ def compiled(topic: Topic) -> CompiledTopic:
 
 
 def names(compiled: CompiledTopic, text: str) -> list[tuple[str, str]]:
-    """(entity, text as found) for every hit."""
-    return [(compiled.names[e], text[s:t]) for s, t, e in find_hits(compiled, text)]
+    """(entity, text as found) for every whole-word hit, the longest winning overlaps."""
+    hits = scan(compiled.automaton, f"\x00{text}\x00")[0]  # NULs stand for the text's edges
+    return [(compiled.names[e], text[s - 1 : t - 1]) for s, t, e in hits]
 
 
 POSITIVES = {
@@ -187,16 +190,16 @@ def test_longest_alias_hides_the_shorter_one(compiled: CompiledTopic) -> None:
 
 def test_non_breaking_spaces_do_not_split_aliases(compiled: CompiledTopic) -> None:
     result = match_text(compiled, title="", text="Wielka\u00a0Brytania i Polska")
-    assert result.evidence["entities"]["United Kingdom"]["aliases"] == {"Wielka Brytania": 1}
+    assert result.evidence.entities["United Kingdom"].aliases == {"Wielka Brytania": 1}
 
 
 def test_abbreviation_does_not_end_the_sentence(compiled: CompiledTopic) -> None:
     result = match_text(
         compiled, title="", text="The U.K. Defence Secretary flew to Poland for talks."
     )
-    (window,) = result.evidence["windows"]
-    assert window["unit"] == "sentence"
-    assert window["text"].startswith("The U.K. Defence Secretary")
+    (window,) = result.evidence.windows
+    assert window.unit == "sentence"
+    assert window.text.startswith("The U.K. Defence Secretary")
 
 
 def test_title_counts_more_than_lead_and_lead_more_than_body(compiled: CompiledTopic) -> None:
@@ -207,7 +210,7 @@ def test_title_counts_more_than_lead_and_lead_more_than_body(compiled: CompiledT
     in_body = match_text(compiled, title="Budget talks", text=filler + claim)
     assert in_title.score > in_lead.score > in_body.score > 0
     assert in_title.matched  # a title holding all three suffices
-    assert in_title.evidence["parts"]["title"] == pytest.approx(0.7)
+    assert in_title.evidence.parts.title == pytest.approx(0.7)
 
 
 def test_passing_mention_deep_in_a_long_article_does_not_match(compiled: CompiledTopic) -> None:
@@ -215,8 +218,8 @@ def test_passing_mention_deep_in_a_long_article_does_not_match(compiled: Compile
     filler = "Farm ministers met to discuss grain prices, subsidies and the harvest outlook. " * 60
     result = match_text(compiled, title="EU farm ministers meet", text=filler + mention * 2)
     assert not result.matched
-    assert result.evidence["parts"]["body"] > 0
-    assert result.evidence["parts"]["lead"] == 0
+    assert result.evidence.parts.body > 0
+    assert result.evidence.parts.lead == 0
 
 
 def test_short_excerpt_with_the_story_in_its_lead_matches(compiled: CompiledTopic) -> None:
@@ -237,8 +240,9 @@ def test_repeated_headline_is_not_counted_twice(compiled: CompiledTopic) -> None
 def test_evidence_is_json_and_explains_the_score(compiled: CompiledTopic, topic: Topic) -> None:
     title, text = POSITIVES["en-deployment"]
     result = match_text(compiled, title=title, text=text, language="en")
-    evidence = json.loads(json.dumps(result.evidence))
-    assert evidence == result.evidence
+    evidence = json.loads(json.dumps(result.evidence.to_json()))  # the stored form
+    assert evidence == result.evidence.to_json()
+    assert Evidence.from_json(json.dumps(evidence)) == result.evidence
     assert result.topic == "uk-poland-defence"
     assert result.profile_version == topic.version
     assert 0 <= result.score <= 1
@@ -260,14 +264,14 @@ def test_evidence_is_json_and_explains_the_score(compiled: CompiledTopic, topic:
 def test_contrast_penalty_is_reported(compiled: CompiledTopic) -> None:
     title, text = NEGATIVES["football"]
     result = match_text(compiled, title=title, text=text)
-    assert result.evidence["parts"]["penalties"]["sport"] > 0
+    assert result.evidence.parts.penalties["sport"] > 0
 
 
 def test_missing_group_is_reported_and_scores_zero(compiled: CompiledTopic) -> None:
     result = match_text(compiled, title="Poland and Britain", text="Trade grew last year.")
     assert result.score == 0
-    assert result.evidence["missing"] == ["defence"]
-    assert result.evidence["windows"] == []
+    assert result.evidence.missing == ("defence",)
+    assert result.evidence.windows == ()
 
 
 def test_compiled_topic_is_cached(topic: Topic) -> None:

@@ -15,9 +15,10 @@ import yaml
 from pydantic import ValidationError
 
 from flows.config import load_topics
+from flows.matching.aliases import scan
 from flows.matching.evaluation import evaluate, format_report, parse_corpus
 from flows.matching.explain import describe
-from flows.matching.match import CompiledTopic, compile_topic, find_hits, match_text
+from flows.matching.match import CompiledTopic, compile_topic, match_text
 from flows.topic import Topic
 from warehouse.records import MatchResult
 
@@ -52,8 +53,8 @@ def test_history_in_passing_does_not_sink_current_news(compiled: CompiledTopic) 
         "of the Battle of Britain, in which Polish pilots flew for the RAF in 1940.",
     )
     assert result.matched, result.evidence
-    assert result.evidence["parts"]["penalties"] == {}
-    (note,) = result.evidence["rules"]["background"]
+    assert result.evidence.parts.penalties == {}
+    (note,) = result.evidence.rules["background"]
     assert note.startswith("history is background")
 
 
@@ -67,8 +68,8 @@ def test_an_anniversary_in_the_headline_is_background(compiled: CompiledTopic) -
         "again next year.",
     )
     assert result.matched, result.evidence
-    assert result.evidence["parts"]["penalties"] == {}
-    assert result.evidence["rules"]["background"][0].startswith("history is background")
+    assert result.evidence.parts.penalties == {}
+    assert result.evidence.rules["background"][0].startswith("history is background")
 
 
 def test_a_history_piece_is_still_penalised(compiled: CompiledTopic) -> None:
@@ -80,8 +81,8 @@ def test_a_history_piece_is_still_penalised(compiled: CompiledTopic) -> None:
         "in England after 1945. A memorial near London lists their names.",
     )
     assert not result.matched, result.evidence
-    assert result.evidence["parts"]["penalties"]["history"] > 0
-    assert "history is the subject" in result.evidence["rules"]["background"][0]
+    assert result.evidence.parts.penalties["history"] > 0
+    assert "history is the subject" in result.evidence.rules["background"][0]
 
 
 # ---- lists are not pairs; a venue is not a party ------------------------------------------
@@ -95,7 +96,7 @@ def test_a_list_of_four_states_is_not_a_pair(compiled: CompiledTopic) -> None:
         "discuss joint purchases of air defence systems.",
     )
     assert not result.matched, result.evidence
-    assert "Germany, France, Poland and the United Kingdom" in result.evidence["rules"]["list"][0]
+    assert "Germany, France, Poland and the United Kingdom" in result.evidence.rules["list"][0]
 
 
 def test_a_bilateral_pair_with_one_more_state_is_no_list(compiled: CompiledTopic) -> None:
@@ -105,7 +106,7 @@ def test_a_bilateral_pair_with_one_more_state_is_no_list(compiled: CompiledTopic
         "British and Polish instructors will train Ukrainian soldiers together in Poland.",
     )
     assert result.matched, result.evidence
-    assert "list" not in result.evidence["rules"]
+    assert "list" not in result.evidence.rules
 
 
 def test_a_capital_named_as_the_venue_is_weak_evidence(compiled: CompiledTopic) -> None:
@@ -115,7 +116,7 @@ def test_a_capital_named_as_the_venue_is_weak_evidence(compiled: CompiledTopic) 
         "The Polish defence minister spoke about missile production at a conference in London.",
     )
     assert not result.matched, result.evidence
-    assert result.evidence["rules"]["venue"] == ["in London"]
+    assert result.evidence.rules["venue"] == ("in London",)
 
 
 # ---- a passing word is not substance ------------------------------------------------------
@@ -129,7 +130,7 @@ def test_one_defence_word_among_trade_sectors_is_passing(compiled: CompiledTopic
         "and tourism.",
     )
     assert not result.matched, result.evidence
-    (note,) = result.evidence["rules"]["passing"]
+    (note,) = result.evidence.rules["passing"]
     assert note.endswith("energy, defence and tourism")
 
 
@@ -141,7 +142,7 @@ def test_a_list_of_defence_words_is_substance(compiled: CompiledTopic) -> None:
         "and deterrence.",
     )
     assert result.matched, result.evidence
-    assert "passing" not in result.evidence["rules"]
+    assert "passing" not in result.evidence.rules
 
 
 def test_commas_around_a_clause_are_no_list(compiled: CompiledTopic) -> None:
@@ -151,8 +152,8 @@ def test_commas_around_a_clause_are_no_list(compiled: CompiledTopic) -> None:
         "Poland's minister, a former pilot, fears drones. British jets will patrol Polish "
         "airspace.",
     )
-    assert "passing" not in result.evidence["rules"]
-    assert "list" not in result.evidence["rules"]
+    assert "passing" not in result.evidence.rules
+    assert "list" not in result.evidence.rules
 
 
 def test_business_words_that_armies_also_use_are_not_defence(compiled: CompiledTopic) -> None:
@@ -161,7 +162,7 @@ def test_business_words_that_armies_also_use_are_not_defence(compiled: CompiledT
         "Polish parcel firm deploys lockers across the UK",
         "The Polish company said it had deployed 1,000 lockers in British cities.",
     )
-    assert result.evidence["missing"] == ["defence"]
+    assert result.evidence.missing == ("defence",)
     assert not result.matched
 
 
@@ -171,7 +172,7 @@ def test_energy_security_in_polish_cases_is_not_defence(compiled: CompiledTopic)
         "Rozmowy polsko-brytyjskie o bezpieczeństwie energetycznym",
         "Ministrowie rozmawiali w Warszawie o bezpieczeństwie energetycznym i cenach gazu.",
     )
-    assert result.evidence["missing"] == ["defence"]
+    assert result.evidence.missing == ("defence",)
     assert not result.matched
 
 
@@ -184,7 +185,7 @@ def test_the_two_countries_refers_back_to_the_pair(compiled: CompiledTopic) -> N
     alone = run(compiled, "Ministers meet", named)
     result = run(compiled, "Ministers meet", named + back)
     assert not alone.matched and result.matched, result.evidence
-    assert result.evidence["rules"]["carry"][0].startswith("The two countries will build")
+    assert result.evidence.rules["carry"][0].startswith("The two countries will build")
 
 
 def test_a_back_reference_to_another_pair_carries_nothing(compiled: CompiledTopic) -> None:
@@ -194,7 +195,7 @@ def test_a_back_reference_to_another_pair_carries_nothing(compiled: CompiledTopi
     )
     result = run(compiled, "Ministers meet", text)
     assert not result.matched, result.evidence
-    assert "carry" not in result.evidence["rules"]
+    assert "carry" not in result.evidence.rules
 
 
 @pytest.mark.parametrize(
@@ -231,7 +232,7 @@ def test_parties_and_defence_vocabulary_outside_english(
 
 def test_capitals_by_adjective_name_their_state(compiled: CompiledTopic) -> None:
     text = "londyńskie biuro, warszawskiego rządu, Warschauer Regierung, la presse londonienne"
-    found = [compiled.names[e] for _, _, e in find_hits(compiled, text)]
+    found = [compiled.names[e] for _, _, e in scan(compiled.automaton, f"\x00{text}\x00")[0]]
     assert found == ["London", "Warsaw", "Warsaw", "London"]
 
 
@@ -242,7 +243,7 @@ def test_italian_list_of_states_is_not_a_pair(compiled: CompiledTopic) -> None:
         "I ministri si sono riuniti per discutere di difesa e di sostegno militare.",
     )
     assert not result.matched, result.evidence
-    assert "list" in result.evidence["rules"]
+    assert "list" in result.evidence.rules
 
 
 # ---- explain shows the rules; the profile names real entities ------------------------------
@@ -280,7 +281,7 @@ def test_a_long_word_before_a_full_stop_ends_the_sentence(compiled: CompiledTopi
         "Britische Soldaten bleiben in Polen."
     )
     result = run(compiled, "Nachrichten", text)
-    texts = [w["text"] for w in result.evidence["windows"] if w["unit"] == "sentence"]
+    texts = [w.text for w in result.evidence.windows if w.unit == "sentence"]
     assert texts == ["Britische Soldaten bleiben in Polen."]
 
 
@@ -322,4 +323,4 @@ def test_an_invented_topic_words_its_own_rules_and_eval_prints_them() -> None:
         title="Talks",
         text="Ruritania and Borduria met on Monday. The two neighbours will share a ferry.",
     )
-    assert carried.evidence["rules"]["carry"] == ["The two neighbours will share a ferry."]
+    assert carried.evidence.rules["carry"] == ("The two neighbours will share a ferry.",)

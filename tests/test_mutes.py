@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,8 @@ from flows.matching.mutes import match_article
 from tests.conftest import ROOT
 from tests.test_rescore import article
 from warehouse import db, spool, store
+from warehouse.evidence import Muted
+from warehouse.rows import ArticleRow, Batch
 
 TREATY = (
     "Britain and Poland sign treaty on defence",
@@ -38,8 +41,8 @@ def topics_with(tmp_path: Path, extra: str) -> Path:
     return topics
 
 
-def row(key: str, source: str, title: str = TREATY[0], text: str = TREATY[1]) -> dict[str, object]:
-    return {**article(key, title, text), "source": source}
+def row(key: str, source: str, title: str = TREATY[0], text: str = TREATY[1]) -> ArticleRow:
+    return dataclasses.replace(article(key, title, text), source=source)
 
 
 ARTICLES = [
@@ -60,15 +63,15 @@ def test_each_kind_of_mute_applies_and_says_which_entry(tmp_path: Path) -> None:
     for a in ARTICLES:
         m = match_article(
             compiled,
-            title=str(a["title"]),
-            text=str(a["text"]),
+            title=a.title,
+            text=a.text,
             language="en",
-            url=str(a["url"]),
-            source=str(a["source"]),
+            url=a.url,
+            source=a.source,
         )
         assert m.score >= topic.rule.threshold  # on topic: only a mute keeps it out
-        assert m.matched is ("muted" not in m.evidence)
-        found[a["url"]] = m.evidence.get("muted", {}).get("mute")
+        assert m.matched is (m.evidence.muted is None)
+        found[a.url] = m.evidence.muted and m.evidence.muted.mute
     assert found == {
         "https://news.example/world/treaty": None,
         "https://news.example/world/tabloid": "sources[0]",  # the feed's name
@@ -83,17 +86,15 @@ def test_each_kind_of_mute_applies_and_says_which_entry(tmp_path: Path) -> None:
 def test_a_term_is_a_whole_word_and_its_sentence_is_the_evidence(tmp_path: Path) -> None:
     compiled = compile_topic(load_topics(topics_with(tmp_path, MUTES))[0])
 
-    def mute(text: str) -> dict[str, str] | None:
+    def mute(text: str) -> Muted | None:
         m = match_article(
             compiled, title=TREATY[0], text=text, language="en", url=None, source=None
         )
-        return m.evidence.get("muted")
+        return m.evidence.muted
 
     assert mute(TREATY[1] + " Horoscopes and horoscopers aside.") is None
     muted = mute(TREATY[1] + " Horoscope: Leo.")
-    assert (
-        muted is not None and muted["entry"] == "Horoscope" and "Horoscope: Leo" in muted["found"]
-    )
+    assert muted is not None and muted.entry == "Horoscope" and "Horoscope: Leo" in muted.found
 
 
 def test_an_empty_mute_section_keeps_the_profile_version(tmp_path: Path) -> None:
@@ -108,7 +109,7 @@ def test_an_empty_mute_section_keeps_the_profile_version(tmp_path: Path) -> None
 
 def test_muted_articles_are_stored_not_in_v_matches_and_explain_says_why(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    batch = spool.write_batch(tmp_path / "spool", "b", {"articles": ARTICLES})
+    batch = spool.write_batch(tmp_path / "spool", "b", Batch(articles=tuple(ARTICLES)))
     with db.write_connection(path) as con:
         db.migrate(con)
         store.load_batch(con, batch)
@@ -179,7 +180,12 @@ def test_ingest_scoring_applies_the_mutes(tmp_path: Path) -> None:
     from warehouse.records import Article
 
     paths = resolve_paths(topics=topics_with(tmp_path, MUTES), sources=ROOT / "sources.yaml")
-    fields = {k: v for k, v in ARTICLES[1].items() if k not in ("story_id", "run_id")}
+    fields = {
+        f.name: getattr(ARTICLES[1], f.name)
+        for f in dataclasses.fields(ARTICLES[1])
+        if f.name not in ("story_id", "run_id")
+    }
     now = datetime(2026, 11, 20, tzinfo=UTC)
     rows = _score(load_settings(paths, env={}), [Article(**fields)], now)  # type: ignore[arg-type]
-    assert rows[0]["matched"] is False and rows[0]["evidence"]["muted"]["mute"] == "sources[0]"
+    muted = rows[0].evidence.muted
+    assert rows[0].matched is False and muted is not None and muted.mute == "sources[0]"

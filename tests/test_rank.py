@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flows.delivery import ranking
+from warehouse.evidence import Evidence
 
 START = datetime(2026, 11, 16, tzinfo=UTC)
 END = START + timedelta(days=7)
@@ -27,7 +28,7 @@ def row(key: str, story: str, source: str, score: float, day: int, **kw: Any) ->
         "at": START + timedelta(days=day),
         "score": score,
         "entities": ["United Kingdom", "Poland", "CAMM"],
-        "evidence": evidence,
+        "evidence": Evidence.from_json(evidence),
         "story_id": story,
         "language": "en",
     }

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from typer.testing import CliRunner
 
 from flows.cli import app
 from tests.conftest import ROOT
 from warehouse import db, spool, store
+from warehouse.evidence import Evidence
+from warehouse.rows import ArticleRow, Batch, MatchRow
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 ON = (
@@ -24,41 +25,41 @@ OFF = (
 )
 
 
-def article(key: str, title: str, text: str) -> dict[str, Any]:
-    return {
-        "key": key,
-        "url": key,
-        "source": "S",
-        "feed_url": "https://s.example/feed",
-        "guid": None,
-        "title": title,
-        "author": None,
-        "published_at": NOW,
-        "first_seen_at": NOW,
-        "language": "en",
-        "site_name": None,
-        "summary": "",
-        "text": text,
-        "extraction": "trafilatura",
-        "page_status": "ok",
-        "extract_error": None,
-        "content_hash": key,
-        "story_id": key[-8:],
-        "run_id": "r",
-    }
+def article(key: str, title: str, text: str) -> ArticleRow:
+    return ArticleRow(
+        key=key,
+        url=key,
+        source="S",
+        feed_url="https://s.example/feed",
+        guid=None,
+        title=title,
+        author=None,
+        published_at=NOW,
+        first_seen_at=NOW,
+        language="en",
+        site_name=None,
+        summary="",
+        text=text,
+        extraction="trafilatura",
+        page_status="ok",
+        extract_error=None,
+        content_hash=key,
+        story_id=key[-8:],
+        run_id="r",
+    )
 
 
-def stale(key: str, matched: bool) -> dict[str, Any]:
-    return {
-        "topic": "uk-poland-defence",
-        "article_key": key,
-        "score": 0.9 if matched else 0.1,
-        "matched": matched,
-        "entities": [],
-        "evidence": {},
-        "profile_version": "old",
-        "scored_at": NOW,
-    }
+def stale(key: str, matched: bool) -> MatchRow:
+    return MatchRow(
+        topic="uk-poland-defence",
+        article_key=key,
+        score=0.9 if matched else 0.1,
+        matched=matched,
+        entities=(),
+        evidence=Evidence(),
+        profile_version="old",
+        scored_at=NOW,
+    )
 
 
 def warehouse(tmp_path: Path) -> Path:
@@ -67,13 +68,13 @@ def warehouse(tmp_path: Path) -> Path:
     batch = spool.write_batch(
         tmp_path / "spool",
         "b",
-        {
-            "articles": [
+        Batch(
+            articles=(
                 article("https://s.example/on", *ON),
                 article("https://s.example/off", *OFF),
-            ],
-            "matches": [stale("https://s.example/on", False), stale("https://s.example/off", True)],
-        },
+            ),
+            matches=(stale("https://s.example/on", False), stale("https://s.example/off", True)),
+        ),
     )
     with db.write_connection(path) as con:
         db.migrate(con)

@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from flows.cli import app
 from tests.test_warehouse import article
 from warehouse import db, spool, store
+from warehouse.evidence import Evidence
+from warehouse.rows import ArticleKeyRow, Batch, MatchRow
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 HOSTILE_TITLES = (
@@ -29,22 +31,24 @@ def _warehouse(path: Path) -> None:
         article(f"https://a.example/{i}", title=t, published_at=NOW - timedelta(days=i))
         for i, t in enumerate(HOSTILE_TITLES)
     ]
-    keys = [{"key": a["key"], "article_key": a["key"]} for a in articles]
-    matches = [
-        {
-            "topic": "t",
-            "article_key": a["key"],
-            "score": 0.5 + i / 10,
-            "matched": True,
-            "entities": ["Poland"],
-            "evidence": {"windows": []},
-            "profile_version": "v1",
-            "scored_at": NOW,
-        }
+    keys = tuple(ArticleKeyRow(key=a.key, article_key=a.key) for a in articles)
+    matches = tuple(
+        MatchRow(
+            topic="t",
+            article_key=a.key,
+            score=0.5 + i / 10,
+            matched=True,
+            entities=("Poland",),
+            evidence=Evidence(),
+            profile_version="v1",
+            scored_at=NOW,
+        )
         for i, a in enumerate(articles)
-    ]
+    )
     batch = spool.write_batch(
-        path.parent / "spool", "b", {"articles": articles, "article_keys": keys, "matches": matches}
+        path.parent / "spool",
+        "b",
+        Batch(articles=tuple(articles), article_keys=keys, matches=matches),
     )
     with db.write_connection(path) as con:
         db.migrate(con)

@@ -4,38 +4,41 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from tests.test_warehouse import article
 from warehouse import db, spool, store
+from warehouse.evidence import Evidence
+from warehouse.rows import ArticleKeyRow, ArticleRow, Batch, MatchRow, SignatureRow
 
 START = datetime(2026, 11, 16, tzinfo=UTC)
 END = START + timedelta(days=7)
 TOPIC = "t"
 
 
-def _row(key: str, published: datetime | None, seen: datetime, story: str) -> dict[str, Any]:
+def _row(key: str, published: datetime | None, seen: datetime, story: str) -> ArticleRow:
     return article(key, title=key, published_at=published, first_seen_at=seen, story_id=story)
 
 
 def _load(path: Path, rows: list[tuple[str, datetime | None, datetime, str, bool]]) -> None:
     articles = [_row(k, published, seen, story) for k, published, seen, story, _ in rows]
-    matches = [
-        {
-            "topic": TOPIC,
-            "article_key": k,
-            "score": 0.9 if matched else 0.1,
-            "matched": matched,
-            "entities": ["Poland"],
-            "evidence": {"windows": []},
-            "profile_version": "v1",
-            "scored_at": seen,
-        }
+    matches = tuple(
+        MatchRow(
+            topic=TOPIC,
+            article_key=k,
+            score=0.9 if matched else 0.1,
+            matched=matched,
+            entities=("Poland",),
+            evidence=Evidence(),
+            profile_version="v1",
+            scored_at=seen,
+        )
         for k, _, seen, _, matched in rows
-    ]
-    keys = [{"key": a["key"], "article_key": a["key"]} for a in articles]
+    )
+    keys = tuple(ArticleKeyRow(key=a.key, article_key=a.key) for a in articles)
     batch = spool.write_batch(
-        path.parent / "spool", "b", {"articles": articles, "article_keys": keys, "matches": matches}
+        path.parent / "spool",
+        "b",
+        Batch(articles=tuple(articles), article_keys=keys, matches=matches),
     )
     with db.write_connection(path) as con:
         db.migrate(con)
@@ -96,18 +99,18 @@ def test_unseen_keys_are_right_beyond_the_index_lookup_limit(tmp_path: Path) -> 
 def test_recent_signatures_come_back_as_plain_python_values(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     hashes = [0, 1, 2**32 - 1, *range(125)]
-    rows = [
-        {
-            "key": f"https://a.example/{i}",
-            "story_id": f"s{i}",
-            "shingles": 40 + i,
-            "hashes": hashes,
-            "signed_at": START + timedelta(days=i),
-            "scheme": "new" if i else "old",
-        }
+    rows = tuple(
+        SignatureRow(
+            key=f"https://a.example/{i}",
+            story_id=f"s{i}",
+            shingles=40 + i,
+            hashes=tuple(hashes),
+            signed_at=START + timedelta(days=i),
+            scheme="new" if i else "old",
+        )
         for i in range(3)
-    ]
-    batch = spool.write_batch(tmp_path / "spool", "b", {"article_signatures": rows})
+    )
+    batch = spool.write_batch(tmp_path / "spool", "b", Batch(article_signatures=rows))
     with db.write_connection(path) as con:
         db.migrate(con)
         store.load_batch(con, batch)

@@ -237,4 +237,4 @@ def test_second_topic_is_pure_yaml_end_to_end(tmp_path: Path) -> None:
         "stadium was electric.",
     )
     assert not football.matched
-    assert football.evidence["parts"]["penalties"]["sport"] > 0
+    assert football.evidence.parts.penalties["sport"] > 0

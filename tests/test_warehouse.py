@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,14 @@ import pytest
 
 from flows.config import Paths
 from warehouse import batches, db, spool, store
+from warehouse.evidence import Evidence
 from warehouse.records import SourceState
+from warehouse.rows import ArticleKeyRow, ArticleRow, Batch, MatchRow
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
 
-def article(key: str, **extra: Any) -> dict[str, Any]:
+def article(key: str, **extra: Any) -> ArticleRow:
     row = {
         "key": key,
         "url": key,
@@ -43,30 +46,33 @@ def article(key: str, **extra: Any) -> dict[str, Any]:
         "run_id": "r1",
     }
     row.update(extra)
-    return row
+    return ArticleRow(**row)
 
 
-def tables(*keys: str, run: str = "r1") -> dict[str, list[dict[str, Any]]]:
-    return {
-        "sources": [
-            spool.row(SourceState(url="https://a.example/feed", name="A", last_status="ok"))
-        ],
-        "articles": [article(k, run_id=run) for k in keys],
-        "article_keys": [{"key": k, "article_key": k} for k in keys],
-        "matches": [
-            {
-                "topic": "t",
-                "article_key": k,
-                "score": 0.8,
-                "matched": True,
-                "entities": ["Poland"],
-                "evidence": {"why": [1]},
-                "profile_version": "v1",
-                "scored_at": NOW,
-            }
+def tables(*keys: str, run: str = "r1") -> Batch:
+    return Batch(
+        sources=(SourceState(url="https://a.example/feed", name="A", last_status="ok"),),
+        articles=tuple(article(k, run_id=run) for k in keys),
+        article_keys=tuple(ArticleKeyRow(key=k, article_key=k) for k in keys),
+        matches=tuple(
+            MatchRow(
+                topic="t",
+                article_key=k,
+                score=0.8,
+                matched=True,
+                entities=("Poland",),
+                evidence=Evidence(),
+                profile_version="v1",
+                scored_at=NOW,
+            )
             for k in keys
-        ],
-    }
+        ),
+    )
+
+
+def without_score(batch: Batch) -> Batch:
+    """The batch with its first match's score NULL: the schema refuses it."""
+    return replace(batch, matches=(replace(batch.matches[0], score=None), *batch.matches[1:]))
 
 
 @pytest.fixture
@@ -154,9 +160,8 @@ def test_a_batch_loads_once(paths: Paths) -> None:
 
 
 def test_a_failed_load_leaves_nothing_half_written(paths: Paths) -> None:
-    good = tables("https://a.example/1")
-    good["matches"][0]["score"] = None  # violates NOT NULL after the articles went in
-    batch = spool.write_batch(paths.data_dir / "spool", "bad", good)
+    bad = without_score(tables("https://a.example/1"))  # NOT NULL, after the articles went in
+    batch = spool.write_batch(paths.data_dir / "spool", "bad", bad)
     with db.write_connection(paths.db) as con:
         db.migrate(con)
         with pytest.raises(store.UnloadableBatch, match="NOT NULL"):
@@ -202,9 +207,7 @@ def test_a_batch_that_can_never_load_is_quarantined_and_blocks_nothing(
 
 
 def test_a_run_whose_own_batch_is_refused_says_it_was_not_saved(paths: Paths) -> None:
-    rows = tables("https://a.example/1")
-    rows["matches"][0]["score"] = None
-    saved = batches.save(paths, "bad", rows)
+    saved = batches.save(paths, "bad", without_score(tables("https://a.example/1")))
     assert not saved.stored and saved.batch is None and "NOT NULL" in saved.quarantined[0]
     assert (paths.data_dir / "quarantine" / "bad" / "matches.jsonl").exists()
 
@@ -265,15 +268,13 @@ def test_reading_a_missing_warehouse_says_what_to_do(paths: Paths) -> None:
 
 
 def test_sources_no_longer_configured_leave_health_view_but_keep_history(paths: Paths) -> None:
-    first = {
-        "sources": [
-            spool.row(SourceState(url=u, name=u[-1], last_status="ok"))
+    first = Batch(
+        sources=tuple(
+            SourceState(url=u, name=u[-1], last_status="ok")
             for u in ("https://x.example/a", "https://x.example/b")
-        ]
-    }
-    second = {
-        "sources": [spool.row(SourceState(url="https://x.example/a", name="a", last_status="ok"))]
-    }
+        )
+    )
+    second = Batch(sources=(SourceState(url="https://x.example/a", name="a", last_status="ok"),))
     with db.write_connection(paths.db) as con:
         db.migrate(con)
         store.load_batch(con, spool.write_batch(paths.data_dir / "spool", "1", first))

@@ -7,16 +7,17 @@ warehouse refuses is quarantined, one that cannot be loaded now (a lock) waits f
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import duckdb
 
 from warehouse import db, spool, store
 from warehouse.records import SIGNATURE_SCHEME, Signature, SourceState
+from warehouse.rows import Batch
 
 log = logging.getLogger("newswatch.ingest")
 
@@ -35,10 +36,10 @@ LOCK_WAIT_SECONDS = 30.0  # how long a write waits for an analyst's connection t
 
 
 @dataclass
-class Known:
-    """What the warehouse told us at the start of a run."""
+class WarehouseAtStart:
+    """What a run found on opening the warehouse: the feeds' states, and whether it can write."""
 
-    states: dict[str, SourceState] = field(default_factory=dict)
+    source_states: dict[str, SourceState] = field(default_factory=dict)  # by feed URL
     available: bool = True  # False: not even readable; the run goes on blind and spools
     holder: str | None = None  # who kept us from writing at the start, if anyone
     loaded_spool: int = 0
@@ -70,14 +71,14 @@ def _wait(wait_seconds: float | None) -> float:
     return LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
 
 
-def open_warehouse(paths: Paths, *, wait_seconds: float | None = None) -> Known:
+def open_warehouse(paths: Paths, *, wait_seconds: float | None = None) -> WarehouseAtStart:
     """Migrate, load what earlier runs could not save, and read the feeds' states."""
     try:
         with db.write_connection(paths.db, wait_seconds=_wait(wait_seconds)) as con:
             db.migrate(con)
             loaded, refused = _load_pending(con, paths)
-            return Known(
-                states=store.source_states(con),
+            return WarehouseAtStart(
+                source_states=store.source_states(con),
                 loaded_spool=len(loaded),
                 quarantined=tuple(refused.values()),
             )
@@ -103,7 +104,7 @@ def _load_pending(
     return loaded, refused
 
 
-def _known_read_only(paths: Paths, busy: db.WarehouseBusy) -> Known:
+def _known_read_only(paths: Paths, busy: db.WarehouseBusy) -> WarehouseAtStart:
     """What can be read while another process keeps writers out; results go to the spool.
 
     A reader (an analyst's session) blocks writers, not other readers: reading the feeds'
@@ -114,12 +115,14 @@ def _known_read_only(paths: Paths, busy: db.WarehouseBusy) -> Known:
             states = store.source_states(con)
     except (db.WarehouseError, duckdb.Error):
         log.warning("warehouse busy (%s): fetching anyway; results wait in the spool", busy)
-        return Known(available=False, holder=busy.holder)
+        return WarehouseAtStart(available=False, holder=busy.holder)
     log.warning("warehouse busy for writes (%s): results will wait in the spool", busy)
-    return Known(states=states, holder=busy.holder)
+    return WarehouseAtStart(source_states=states, holder=busy.holder)
 
 
-def unseen(paths: Paths, keys: Iterable[str], known: Known, *, wait_seconds: float) -> set[str]:
+def unseen(
+    paths: Paths, keys: Iterable[str], known: WarehouseAtStart, *, wait_seconds: float
+) -> set[str]:
     """Keys not yet stored; when the warehouse is locked every key counts as new (loads dedupe)."""
     keys = set(keys)
     if not keys or not known.available:
@@ -132,7 +135,7 @@ def unseen(paths: Paths, keys: Iterable[str], known: Known, *, wait_seconds: flo
 
 
 def recent_signatures(
-    paths: Paths, known: Known, since: datetime, *, wait_seconds: float | None = None
+    paths: Paths, known: WarehouseAtStart, since: datetime, *, wait_seconds: float | None = None
 ) -> list[Signature]:
     """Signatures of recently stored articles; none when the warehouse is locked."""
     if not known.available:
@@ -148,12 +151,12 @@ def recent_signatures(
 def save(
     paths: Paths,
     name: str,
-    tables: Mapping[str, Iterable[Mapping[str, Any]]],
+    rows: Batch,
     *,
     wait_seconds: float | None = None,
 ) -> Saved:
     """Spool the run's rows, then load every pending batch; if locked, they stay spooled."""
-    batch = spool.write_batch(spool_dir(paths), name, tables)
+    batch = spool.write_batch(spool_dir(paths), name, rows)
     try:
         with db.write_connection(paths.db, wait_seconds=_wait(wait_seconds)) as con:
             db.migrate(con)

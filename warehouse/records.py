@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+
+from warehouse.evidence import Evidence
 
 # Failure classes a fetch can end in; `v_source_health.last_status` shows them.
 OK = "ok"
@@ -105,7 +106,7 @@ class MatchResult:
     score: float  # in [0, 1]
     matched: bool
     entities: tuple[str, ...]  # canonical names of the entities found
-    evidence: dict[str, Any] = field(default_factory=dict)  # JSON-able: aliases, sentences, parts
+    evidence: Evidence = field(default_factory=Evidence)  # which names and sentences counted
     profile_version: str = ""
 
 
@@ -143,7 +144,6 @@ class FeedOutcome:
     etag: str | None = None
     last_modified: str | None = None
     entries: int = 0
-    new_entries: int = 0
     elapsed_ms: int = 0
     retry_after: float | None = None
     warning: str | None = None  # usable, but not all of it was taken (entries beyond the cap)

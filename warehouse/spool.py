@@ -15,55 +15,39 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-TABLES = (
-    "sources",
-    "runs",
-    "fetch_log",
-    "articles",
-    "article_keys",
-    "matches",
-    "article_signatures",
-)
+from warehouse.evidence import Evidence
+from warehouse.rows import TABLES, Batch
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, Evidence):
+        return value.to_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, tuple | set | frozenset):
+    if isinstance(value, set | frozenset):
         return list(value)
     raise TypeError(f"cannot store {type(value).__name__} in a spool file")
 
 
-def row(record: Any, **extra: Any) -> dict[str, Any]:
-    """A dataclass record as a plain row, with extra columns."""
-    if dataclasses.is_dataclass(record) and not isinstance(record, type):
-        data = dataclasses.asdict(record)
-    else:
-        data = dict(record)
-    data.update(extra)
-    return data
+def line(row: Any) -> str:
+    """A row (rows.py) as one JSON line, the form every batch file holds."""
+    return json.dumps(row, default=_default, ensure_ascii=False) + "\n"
 
 
-def write_batch(
-    spool_dir: Path, name: str, tables: Mapping[str, Iterable[Mapping[str, Any]]]
-) -> Path:
+def write_batch(spool_dir: Path, name: str, batch: Batch) -> Path:
     """Write one batch; it appears under its final name only once complete (rename is atomic)."""
-    unknown = set(tables) - set(TABLES)
-    if unknown:
-        raise ValueError(f"unknown spool tables: {sorted(unknown)}")
     spool_dir.mkdir(parents=True, exist_ok=True)
     tmp = spool_dir / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
-    for table, rows in tables.items():
+    for table in TABLES:
         with (tmp / f"{table}.jsonl").open("w", encoding="utf-8") as out:
-            for item in rows:
-                out.write(json.dumps(item, default=_default, ensure_ascii=False))
-                out.write("\n")
+            out.writelines(map(line, getattr(batch, table)))
             out.flush()
             os.fsync(out.fileno())
     final = spool_dir / name

@@ -10,9 +10,10 @@ from typing import Any
 
 import duckdb
 
-from warehouse import spool
 from warehouse.db import QueryRefused
+from warehouse.evidence import Evidence
 from warehouse.records import SourceState
+from warehouse.rows import TABLES
 
 # Writes are declared per table: append-if-new, or upsert on the key.
 _KEYS = {"sources": "url"}
@@ -57,7 +58,7 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: Path) -> LoadCounts:
 
 def _load(con: duckdb.DuckDBPyConnection, batch: Path) -> LoadCounts:
     new: dict[str, int] = {}
-    for table in spool.TABLES:
+    for table in TABLES:
         path = batch / f"{table}.jsonl"
         if not path.exists() or path.stat().st_size == 0:
             continue
@@ -177,8 +178,7 @@ def period_matches(
         "WHERE m.topic = $topic AND m.matched",
         {"topic": topic, "start": start, "end": end},
     )
-    names = [d[0] for d in cur.description or []]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return _with_evidence(cur)
 
 
 def period_counts(
@@ -281,8 +281,16 @@ def explain_rows(con: duckdb.DuckDBPyConnection, key: str) -> list[dict[str, Any
         "LEFT JOIN matches m ON m.article_key = a.key WHERE k.key = ? ORDER BY m.topic",
         [key],
     )
+    return _with_evidence(cur)
+
+
+def _with_evidence(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Rows as dicts, the `evidence` JSON decoded (NULL when an article has no verdict: empty)."""
     names = [d[0] for d in cur.description or []]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    for row in rows:
+        row["evidence"] = Evidence.from_json(row["evidence"])
+    return rows
 
 
 _READS_ONLY = (

@@ -46,7 +46,6 @@ def build_article(
     extracted: Extracted | None,
     *,
     now: datetime,
-    run_id: str,
 ) -> Article:
     """Full text when extraction gave some, else the feed's summary, else the title alone."""
     if extracted is not None and extracted.status == "ok" and extracted.text.strip():

@@ -1,10 +1,15 @@
-"""Article pages of new entries: each downloaded, then extracted in a worker process at once.
+"""Collecting: the article pages of a run's new entries, each downloaded, then extracted.
 
-Prefect sees them as tasks of a batch (100 pages) each; within a batch, a page goes to the
-extraction workers as soon as it arrives, so downloading and extracting overlap throughout.
+One word per idea, here and in the flows that use this module:
 
-Used by the ingest flow on its own machine, and by the fan-out's `collect-pages` runs on
-Prefect workers (flows/fanout.py).
+- *collect*: fetch and extract the pages of entries. `collect` does it on this machine; the
+  fan-out (flows/fanout.py) does it in `collect-pages` flow runs on Prefect workers.
+- a `CollectedPage`: one entry with its page's fetch result (body dropped) and extraction.
+- a `Collection`: a run's collected pages made into articles, as they arrive.
+- a `Collect`: a way of filling a run's Collection from its new entries (here, or fanned out).
+
+Prefect sees the pages as tasks of a batch (100 pages) each; within a batch, a page goes to
+the extraction workers as soon as it arrives, so downloading and extracting overlap throughout.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from flows.collect.fetch import Fetcher
 from flows.config import FetchSettings, Settings
 from warehouse.records import Article, Entry, Extracted, FetchResult, Signature
 
-Page = tuple[Entry, FetchResult | None, Extracted | None]  # the page's body already dropped
+CollectedPage = tuple[Entry, FetchResult | None, Extracted | None]  # the body dropped
 IN_FLIGHT_BATCHES = 3  # page batches started at once: the next one's pages queue behind these
 
 
@@ -38,10 +43,10 @@ async def fetch_and_extract(
     first: int,
     last: int,
     in_flight: asyncio.Semaphore,
-) -> list[Page]:
+) -> list[CollectedPage]:
     """Download a batch of article pages, each extracted in a worker as soon as it arrives."""
 
-    async def one(entry: Entry) -> Page:
+    async def one(entry: Entry) -> CollectedPage:
         if not entry.link:
             return entry, None, None
         async with in_flight:  # bounds the pages held in memory, fetched but not extracted
@@ -58,10 +63,10 @@ async def fetch_and_extract(
     return list(await asyncio.gather(*(one(e) for e in entries)))
 
 
-async def fetch_pages(
-    settings: Settings, entries: Sequence[Entry], on_batch: Callable[[list[Page]], None]
+async def collect(
+    settings: Settings, entries: Sequence[Entry], on_batch: Callable[[list[CollectedPage]], None]
 ) -> None:
-    """Fetch and extract every entry's page; hand each finished batch to `on_batch`."""
+    """Fetch and extract every entry's page here; pass each finished batch to `on_batch`."""
     size = settings.extract.batch_size
     batches = [entries[i : i + size] for i in range(0, len(entries), size)]
     if not batches:
@@ -95,29 +100,30 @@ async def fetch_pages(
 
 
 @dataclasses.dataclass
-class Collected:
-    """Articles built from new entries, with the key of the entry each came from."""
+class Collection:
+    """A run's collected pages made into articles, with what its bookkeeping needs of them."""
 
     now: datetime
     run_id: str
-    pairs: list[tuple[str, Article]] = dataclasses.field(default_factory=list)
-    pages: list[tuple[Entry, FetchResult]] = dataclasses.field(default_factory=list)
+    # each article with the key of the entry it came from
+    articles: list[tuple[str, Article]] = dataclasses.field(default_factory=list)
+    fetches: list[tuple[Entry, FetchResult]] = dataclasses.field(default_factory=list)  # the log's
     # signed while later batches extract; None: too short to compare
     signatures: dict[str, Signature | None] = dataclasses.field(default_factory=dict)
-    handed: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # fan-out runs
+    runs: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # fan-out's collect runs
 
-    def add(self, got: Sequence[Page]) -> None:
-        """Articles from a batch of fetched and extracted pages."""
-        for entry, page, extracted in got:
-            article = build_article(entry, page, extracted, now=self.now, run_id=self.run_id)
-            self.pairs.append((entry.key, article))
+    def add(self, pages: Sequence[CollectedPage]) -> None:
+        """Articles from a batch of collected pages."""
+        for entry, page, extracted in pages:
+            article = build_article(entry, page, extracted, now=self.now)
+            self.articles.append((entry.key, article))
             if article.key not in self.signatures:  # the first copy is kept
                 self.signatures[article.key] = stories.sign(
                     article.key, story_id(article.key), article.text
                 )
             if page is not None:
-                self.pages.append((entry, page))
+                self.fetches.append((entry, page))
 
 
-# Fills a run's Collected with the pages of its new entries: here, or on Prefect workers.
-Collector = Callable[[Sequence[Entry], Collected], Awaitable[None]]
+# How a run collects the pages of its new entries into its Collection: here, or on workers.
+Collect = Callable[[Sequence[Entry], Collection], Awaitable[None]]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -10,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from flows.web.urls import safe_link
+from warehouse.evidence import Evidence
 from warehouse.records import Coverage, Story
 
 SNIPPET_CHARS = 320
@@ -55,9 +55,7 @@ def _also(best: dict[str, Any], rest: Sequence[dict[str, Any]]) -> tuple[Coverag
 
 
 def _story(row: dict[str, Any], also: tuple[Coverage, ...]) -> Story:
-    evidence = row["evidence"]
-    if isinstance(evidence, str):
-        evidence = json.loads(evidence)
+    evidence: Evidence = row["evidence"]
     entities = tuple(row["entities"] or ())
     return Story(
         story_id=row["story_id"],
@@ -74,23 +72,22 @@ def _story(row: dict[str, Any], also: tuple[Coverage, ...]) -> Story:
     )
 
 
-def snippet(evidence: dict[str, Any]) -> str:
+def snippet(evidence: Evidence) -> str:
     """The first sentence (or paragraph) where the topic's entities meet, outside the title."""
-    for window in evidence.get("windows") or ():
-        if window.get("unit") != "title" and window.get("text"):
-            text = " ".join(str(window["text"]).split())
+    for window in evidence.windows:
+        if window.unit != "title" and window.text:
+            text = " ".join(window.text.split())
             return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1] + "…"
     return ""
 
 
-def why(entities: Sequence[str], score: float, evidence: dict[str, Any]) -> str:
+def why(entities: Sequence[str], score: float, evidence: Evidence) -> str:
     """'United Kingdom, Poland, CAMM · score 0.87 (title 0.70, lead 0.57, body 0.00)'."""
-    parts = evidence.get("parts") or {}
-    shown = [
-        f"{name} {float(parts[name]):.2f}" for name in ("title", "lead", "body") if name in parts
-    ]
-    penalties = parts.get("penalties") or {}
-    shown += [f"−{name} {float(v):.2f}" for name, v in penalties.items() if v]
+    parts = evidence.parts
+    shown = []
+    if parts is not None:
+        shown = [f"title {parts.title:.2f}", f"lead {parts.lead:.2f}", f"body {parts.body:.2f}"]
+        shown += [f"−{name} {v:.2f}" for name, v in parts.penalties.items() if v]
     names = ", ".join(entities[:6]) + (" …" if len(entities) > 6 else "")
     detail = f" ({', '.join(shown)})" if shown else ""
     return f"{names} · score {score:.2f}{detail}"

@@ -7,11 +7,11 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from flows.matching.match import compile_topic
 from flows.matching.mutes import match_article
 from flows.topic import Topic
+from warehouse.evidence import ScoreParts, Window
 
 LABELS = ("relevant", "not_relevant", "ambiguous")
 
@@ -80,9 +80,9 @@ class Miss:
     score: float
     entities: tuple[str, ...]
     missing: tuple[str, ...]  # required groups absent from the whole text
-    windows: tuple[dict[str, Any], ...]  # the sentences that scored, best first
-    parts: dict[str, Any]
-    rules: dict[str, list[str]] = field(default_factory=dict)  # the rules that fired, where
+    windows: tuple[Window, ...]  # the sentences that scored, best first
+    parts: ScoreParts
+    rules: dict[str, tuple[str, ...]] = field(default_factory=dict)  # the rules that fired, where
 
 
 @dataclass(frozen=True)
@@ -197,10 +197,10 @@ def evaluate(topic: Topic, items: Sequence[Item]) -> Report:
                     title=item.title,
                     score=result.score,
                     entities=result.entities,
-                    missing=tuple(ev["missing"]),
-                    windows=tuple(ev["windows"]),
-                    parts=ev["parts"],
-                    rules=ev.get("rules") or {},
+                    missing=ev.missing,
+                    windows=ev.windows,
+                    parts=ev.parts or ScoreParts(),
+                    rules=ev.rules,
                 )
             )
     return Report(
@@ -262,8 +262,8 @@ def format_report(report: Report) -> str:
         )
         parts = miss.parts
         lines.append(
-            f"    parts: title {parts['title']}, lead {parts['lead']}, body {parts['body']}, "
-            f"penalties {parts['penalties'] or 'none'}"
+            f"    parts: title {parts.title}, lead {parts.lead}, body {parts.body}, "
+            f"penalties {parts.penalties or 'none'}"
         )
         if miss.missing:
             lines.append(f"    never found: {', '.join(miss.missing)}")
@@ -271,7 +271,5 @@ def format_report(report: Report) -> str:
             lines.append(f"    rule {rule}: {' | '.join(notes)[:160]}")
         lines.append(f"    entities: {', '.join(miss.entities[:12]) or 'none'}")
         for window in miss.windows[:3]:
-            lines.append(
-                f"    {window['where']} {window['unit']} {window['weight']}: {window['text'][:160]}"
-            )
+            lines.append(f"    {window.where} {window.unit} {window.weight}: {window.text[:160]}")
     return "\n".join(lines)

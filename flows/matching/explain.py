@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
+
+from warehouse.evidence import Evidence
 
 
 def describe(rows: Sequence[dict[str, Any]]) -> str:
@@ -20,41 +21,41 @@ def describe(rows: Sequence[dict[str, Any]]) -> str:
         if row["topic"] is None:
             lines.append("  not scored yet (run `newswatch rescore`)")
             continue
-        ev = row["evidence"]
-        ev = json.loads(ev) if isinstance(ev, str) else ev or {}
-        muted = ev.get("muted")
+        ev: Evidence = row["evidence"]
+        muted = ev.muted
         verdict = "MUTED" if muted else "MATCH" if row["matched"] else "no match"
+        threshold = "?" if ev.threshold is None else ev.threshold
         lines += [
             "",
             f"[{row['topic']}] {verdict}: score {row['score']:.3f} "
-            f"(threshold {ev.get('threshold', '?')}, profile {row['profile_version']})",
+            f"(threshold {threshold}, profile {row['profile_version']})",
         ]
         if muted:
             lines.append(
-                f"  muted by mutes.{muted['mute']} {muted['entry']!r} (found: {muted['found']}); "
+                f"  muted by mutes.{muted.mute} {muted.entry!r} (found: {muted.found}); "
                 "a muted article never matches, whatever its score"
             )
-        parts = ev.get("parts") or {}
-        if parts:
-            shown = ", ".join(
-                f"{k} {v:.3f}" for k, v in parts.items() if isinstance(v, int | float)
+        if ev.parts is not None:
+            p = ev.parts
+            shown = (
+                ("title", p.title),
+                ("lead", p.lead),
+                ("body", p.body),
+                ("positive", p.positive),
             )
-            lines.append(f"  score parts: {shown}")
-            for name, value in (parts.get("penalties") or {}).items():
+            lines.append(f"  score parts: {', '.join(f'{k} {v:.3f}' for k, v in shown)}")
+            for name, value in p.penalties.items():
                 lines.append(f"  penalty {name}: {value}")
-        for rule, notes in (ev.get("rules") or {}).items():
+        for rule, notes in ev.rules.items():
             lines.append(f"  rule {rule} fired: {' | '.join(notes)}")
-        if ev.get("missing"):
-            lines.append(f"  missing groups: {', '.join(ev['missing'])}")
+        if ev.missing:
+            lines.append(f"  missing groups: {', '.join(ev.missing)}")
         lines.append("  entities:")
-        for name, info in (ev.get("entities") or {}).items():
-            aliases = ", ".join(f"{a!r}×{n}" for a, n in (info.get("aliases") or {}).items())
-            lines.append(f"    {name} [{'/'.join(info.get('groups') or [])}]: {aliases}")
-        windows = ev.get("windows") or []
-        if windows:
+        for name, found in ev.entities.items():
+            aliases = ", ".join(f"{a!r}×{n}" for a, n in found.aliases.items())
+            lines.append(f"    {name} [{'/'.join(found.groups)}]: {aliases}")
+        if ev.windows:
             lines.append("  where they meet:")
-            for w in windows:
-                lines.append(
-                    f"    ({w.get('where')}, {w.get('unit')}, +{w.get('weight')}) {w.get('text')}"
-                )
+            for w in ev.windows:
+                lines.append(f"    ({w.where}, {w.unit}, +{w.weight}) {w.text}")
     return "\n".join(lines)

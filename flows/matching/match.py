@@ -12,6 +12,7 @@ from flows.matching.aliases import build_automaton, normalise, scan
 from flows.matching.scoring import Scoring, either, scoring_for, weigh
 from flows.matching.wording import Wording, wording_for
 from flows.topic import Topic
+from warehouse.evidence import EntityEvidence, Evidence, ScoreParts, Window
 from warehouse.records import MatchResult
 
 EVIDENCE_WINDOWS = 5  # sentences kept as evidence
@@ -63,12 +64,6 @@ def compile_topic(topic: Topic) -> CompiledTopic:
         scoring=scoring_for(topic, wording.shadows),
         wording=wording,
     )
-
-
-def find_hits(compiled: CompiledTopic, text: str) -> list[tuple[int, int, int]]:
-    """Whole-word alias hits as (start, stop, entity), the longest winning overlaps."""
-    hits = scan(compiled.automaton, f"\x00{text}\x00")[0]
-    return [(start - 1, stop - 1, entity) for start, stop, entity in hits]
 
 
 def _snippet(text: str) -> str:
@@ -151,32 +146,30 @@ def match_text(
     order = sorted(found, key=compiled.name_order.__getitem__)
     order.sort(key=totals.__getitem__, reverse=True)
     counted.sort(key=itemgetter(0), reverse=True)
-    windows = [
-        {"where": w, "unit": u, "weight": round(v, 4), "text": _snippet(t)}
+    windows = tuple(
+        Window(where=w, unit=u, weight=round(v, 4), text=_snippet(t))
         for v, w, u, t in counted[:EVIDENCE_WINDOWS]
-    ]
-    evidence: dict[str, Any] = {
-        "language": language,
-        "entities": {
-            compiled.names[e]: {
-                "groups": list(compiled.sorted_groups[e]),
-                "count": totals[e],
-                "aliases": found[e],
-            }
+    )
+    evidence = Evidence(
+        language=language,
+        entities={
+            compiled.names[e]: EntityEvidence(
+                groups=compiled.sorted_groups[e], count=totals[e], aliases=found[e]
+            )
             for e in order
         },
-        "missing": sorted(required - present),
-        "windows": windows,
-        "parts": {
-            "title": round(parts["title"], 4),
-            "lead": round(parts["lead"], 4),
-            "body": round(parts["body"], 4),
-            "positive": round(positive, 4),
-            "penalties": {g: round(p, 4) for g, p in penalties.items()},
-        },
-        "rules": fired,  # rule -> where it changed the score (matching.wording, matching.scoring)
-        "threshold": rule.threshold,
-    }
+        missing=tuple(sorted(required - present)),
+        windows=windows,
+        parts=ScoreParts(
+            title=round(parts["title"], 4),
+            lead=round(parts["lead"], 4),
+            body=round(parts["body"], 4),
+            positive=round(positive, 4),
+            penalties={g: round(p, 4) for g, p in penalties.items()},
+        ),
+        rules={name: tuple(where) for name, where in fired.items()},  # matching.wording, scoring
+        threshold=rule.threshold,
+    )
     return MatchResult(
         topic=compiled.topic.id,
         score=score,

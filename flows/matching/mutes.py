@@ -7,12 +7,12 @@ import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import lru_cache
-from typing import Any
 from urllib.parse import urlsplit
 
 from flows.matching.aliases import normalise
 from flows.matching.match import CompiledTopic, match_text
 from flows.topic import Topic
+from warehouse.evidence import Muted
 from warehouse.records import MatchResult
 
 
@@ -56,26 +56,26 @@ def _host(url: str) -> str:
 
 def muted_by(
     mutes: CompiledMutes, *, source: str | None, url: str | None, title: str, text: str
-) -> dict[str, Any] | None:
-    """The first mute that applies, as evidence ({mute, entry, found}), or None."""
+) -> Muted | None:
+    """The first mute that applies (which, its entry, what it found), or None."""
     host = _host(url) if url else ""
     for index, entry, folded in mutes.sources:
         site = "." in folded and " " not in folded
         if (source and source.casefold() == folded) or (
             site and host and (host == folded or host.endswith("." + folded))
         ):
-            return {"mute": f"sources[{index}]", "entry": entry, "found": source or host}
+            return Muted(mute=f"sources[{index}]", entry=entry, found=source or host)
     if url:
         for index, pattern, regex in mutes.urls:
             if regex.search(url) if regex else fnmatchcase(url, pattern):
-                return {"mute": f"urls[{index}]", "entry": pattern, "found": url}
+                return Muted(mute=f"urls[{index}]", entry=pattern, found=url)
     if mutes.terms is not None:
         both = f"{normalise(title)}\n{normalise(text)}"
         hit = mutes.terms.search(both)
         if hit:
             index = mutes.term_index[hit.group()]
             around = " ".join(both[max(0, hit.start() - 60) : hit.end() + 60].split())
-            return {"mute": f"terms[{index}]", "entry": hit.group(), "found": around}
+            return Muted(mute=f"terms[{index}]", entry=hit.group(), found=around)
     return None
 
 
@@ -97,4 +97,6 @@ def match_article(
     muted = muted_by(compile_mutes(compiled.topic), source=source, url=url, title=title, text=text)
     if muted is None:
         return result
-    return dataclasses.replace(result, matched=False, evidence={**result.evidence, "muted": muted})
+    return dataclasses.replace(
+        result, matched=False, evidence=dataclasses.replace(result.evidence, muted=muted)
+    )
