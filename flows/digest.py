@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -26,7 +27,7 @@ def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime
         before = period.previous()
         _, previous = store.period_counts(con, topic.id, before.start, before.end)
         feed_health = store.source_health(con)
-    ranked = rank.stories(rows, start=period.start, end=period.end)
+    ranked = rank.stories(rows, start=period.start, end=period.end, require=topic.rule.require)
     failing = tuple(
         FailingFeed(
             source=h["source"],
@@ -53,8 +54,14 @@ def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime
         feeds_total=len(feed_health) or len(settings.feeds),
         failing=failing,
         generated_at=now,
-        report_path=str(report_file(settings, topic, period, ".html").resolve()),
+        report_url=report_url(settings, topic, period),
     )
+
+
+def report_url(settings: Settings, topic: Topic, period: Period) -> str | None:
+    """Where readers can open the full report: only under digest.report_base_url, never a path."""
+    base = settings.digest.report_base_url
+    return f"{base}/{quote(topic.id)}/{quote(period.key)}.html" if base else None
 
 
 def report_file(settings: Settings, topic: Topic, period: Period, suffix: str) -> Path:

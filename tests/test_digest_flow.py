@@ -10,6 +10,7 @@ from email.policy import default
 from pathlib import Path
 from typing import Any
 
+import lxml.html
 import pytest
 from pytest_httpserver import HTTPServer
 from typer.testing import CliRunner
@@ -87,7 +88,13 @@ def test_digest_is_mailed_once_per_reader_and_written_to_reports(
         text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         assert "RAF Typhoons deploy to Poland" in html and "England beat Poland" not in html
         assert "Also covered by" in html and "RDF Post" in html  # the wire copy, grouped
-        assert "Why it matched" in html and "score" in text
+        # The reader's why-line is plain words; the score parts stay in the full report.
+        seen = " ".join(lxml.html.document_fromstring(html).text_content().split())
+        assert "Why it matched: names " in seen and "Why it matched: names " in text
+        assert "score" not in text.lower()
+        # No report URL configured: the email names no report, and no path on this machine.
+        raw = bytes(msg).decode("ascii", "replace") + html + text
+        assert "Full report" not in raw and str(Path(ingested["reports"]).parent) not in raw
         assert "1 of 5 feeds failing" in text or "2 of 5 feeds failing" in text
 
         report = Path(ingested["reports"]) / "uk-poland-defence"

@@ -46,7 +46,8 @@ def story(i: int, **changes: object) -> Story:
             f"Story {i}: British and Polish ministers agreed in Warsaw to build CAMM missiles "
             "for the Narew programme together. Deliveries start in 2027."
         ),
-        why=f"why-{i}: Poland + United Kingdom in one sentence; CAMM; score 0.{90 - i % 50:02d}",
+        why=f"why-{i}: names Poland, United Kingdom and CAMM together in the headline",
+        detail=f"detail-{i}: Poland, United Kingdom, CAMM · score 0.{90 - i % 50:02d} (title 0.70)",
         also=(
             Coverage(OUTLETS[(i + 1) % len(OUTLETS)], f"https://other.example/{i}"),
             Coverage(OUTLETS[(i + 2) % len(OUTLETS)], None),
@@ -75,7 +76,7 @@ def digest(n: int = 7, **changes: object) -> Digest:
             FailingFeed("Defence24", "http_404", None, "404 Not Found"),
         ),
         generated_at=datetime(2026, 11, 23, 7, 0, tzinfo=UTC),
-        report_path="/srv/newswatch/reports/uk-poland-defence/2026-W47.html",
+        report_url="https://reports.example/uk-poland-defence/2026-W47.html",
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -195,18 +196,25 @@ def test_full_report_link_and_footer_health() -> None:
     d = digest(7)
     out = render(d)
     for part in (visible_text(out.html), out.text):
-        assert f"every story in full: {d.report_path}" in part
+        assert f"every story in full: {d.report_url}" in part
         assert (
             "Source health: 2 of 24 feeds failing: BBC News – Europe (timeout since "
             "Tue 17 Nov), Defence24 (http_404)."
         ) in flat(part)
-    served = render(replace(d, report_path="https://reports.example/w47.html"))
-    assert html.document_fromstring(served.html).xpath(
-        "//a[@href='https://reports.example/w47.html']"
-    )
+    assert html.document_fromstring(out.html).xpath("//a[@href=$u]", u=d.report_url)
     healthy = render(replace(d, failing=()))
     assert "All 24 feeds answered." in healthy.text and "All 24 feeds answered." in healthy.html
-    assert "Full report" not in render(replace(d, report_path=None)).text
+    unset = render(replace(d, report_url=None))
+    assert "Full report" not in unset.text and "Full report" not in unset.html
+
+
+@pytest.mark.parametrize(
+    "where", ["/srv/newswatch/reports/uk-poland-defence/2026-W47.html", "C:\\reports\\w47.html"]
+)
+def test_a_path_on_the_server_never_reaches_the_email(where: str) -> None:
+    out = render(digest(7, report_url=where))
+    for part in (out.html, out.text, out.preheader, out.subject):
+        assert "Full report" not in part and "srv" not in part and "reports\\" not in part
 
 
 def test_full_report_has_every_story_in_full() -> None:
@@ -214,7 +222,10 @@ def test_full_report_has_every_story_in_full() -> None:
     email, full = render(d), render(d, full=True)
     for s in d.stories:
         assert s.why in visible_text(full.html) and s.why in flat(full.text)
+        assert s.detail in visible_text(full.html) and s.detail in flat(full.text)
+        assert s.detail not in email.html and s.detail not in email.text  # score parts: report
     assert sum(s.why in visible_text(email.html) for s in d.stories) == 5
+    assert "score" not in visible_text(email.html).lower() and "score" not in email.text.lower()
     assert "MORE STORIES" not in full.text and "Full report" not in full.text
     assert "(full report)" in html.document_fromstring(full.html).findtext(".//title")
 
@@ -257,7 +268,36 @@ def test_empty_week_is_an_honest_note() -> None:
     assert out.preheader.startswith("No stories matched")
     assert "2 of 24 feeds failing" in out.text and "TOP STORIES" not in out.text
     silent = render(digest(0, articles_seen=0, previous_count=None))
-    assert "0 articles from 24 feeds were read. Nothing at all was read" in flat(silent.text)
+    said = (
+        "No stories matched UK–Poland defence this week; no article from this week is stored, "
+        "and 2 of 24 feeds are failing (listed under source health)."
+    )
+    assert said in flat(silent.text) and said in visible_text(silent.html)
+    assert "2 of 24 feeds failing" in flat(silent.text)
+    # Every feed answered, yet nothing is stored: the note does not send readers to a health
+    # line that says all is well; it names the other cause.
+    quiet = render(digest(0, articles_seen=0, previous_count=None, failing=()))
+    for part in (flat(quiet.text), visible_text(quiet.html)):
+        assert (
+            "no article from this week is stored, though the feeds answered when last fetched: "
+            "check that the ingest ran in this period." in part
+        )
+        assert "All 24 feeds answered." in part and "check the source health" not in part
+        assert "were read" not in part
+
+
+def test_most_named_ties_read_the_same_in_every_render() -> None:
+    from flows.rank import leading_entities
+
+    names = ("Poland", "CAMM", "United Kingdom", "Narew", "Miecznik", "NATO")
+    orders = [names, names[::-1], names[2:] + names[:2]]
+    seen = {
+        leading_entities(
+            [story(i, entities=order) for i in range(3)] + [story(9, entities=("NATO",))]
+        )
+        for order in orders
+    }
+    assert seen == {(("NATO", 4), ("CAMM", 3), ("Miecznik", 3), ("Narew", 3), ("Poland", 3))}
 
 
 # --- hostile input -----------------------------------------------------------------------------
@@ -303,7 +343,7 @@ def hostile_digest() -> Digest:
         top=6,
         topic_name="UK–Poland defence\r\n<b>",
         failing=(FailingFeed("<script>x</script>", "timeout\nBcc:", None),),
-        report_path="javascript:alert(1)",
+        report_url="javascript:alert(1)",
     )
 
 

@@ -166,9 +166,10 @@ class Story:
     score: float
     entities: tuple[str, ...]  # canonical names, strongest first
     snippet: str  # one or two sentences where the topic's entities meet (plain text)
-    why: str  # "why it matched": entities and score parts, one line of plain text
+    why: str  # "why it matched" for readers: which names meet where, one line of plain text
     also: tuple[Coverage, ...] = ()
     language: str | None = None
+    detail: str = ""  # the score and its parts, for the full report only
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +201,7 @@ class Digest:
     feeds_total: int
     failing: tuple[FailingFeed, ...]
     generated_at: datetime
-    report_path: str | None = None  # the full report file, for the "full report" link
+    report_url: str | None = None  # the hosted full report (http/https), for the "full report" link
 
 
 @dataclass(frozen=True, slots=True)
