@@ -135,3 +135,44 @@ def test_run_without_smtp_writes_the_digest_and_says_it_was_not_sent(
     assert "no SMTP configured" in result.output
     written = list((Path(ingested["reports"]) / "uk-poland-defence").glob("*.html"))
     assert len(written) == 1 and "_" in written[0].stem  # the seven days ending now
+
+
+def test_run_daily_for_a_week_sends_each_reader_the_complete_week_once(
+    ingested: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`newswatch run`'s digest step on seven consecutive days: one email per reader."""
+    from datetime import UTC, datetime, timedelta
+
+    from flows.digest import digest
+
+    paths = {k: ingested[k] for k in ("sources", "db", "topics", "reports")}
+    monkeypatch.setenv("NEWSWATCH_DIGEST_REPORT_BASE_URL", "https://reports.example/nw/")
+    report = Path(ingested["reports"]) / "uk-poland-defence"
+    monday = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # the fixture's stories are in W47
+    with smtp_server() as smtp:
+        mail_env(monkeypatch, smtp.port)
+        for day in range(7):  # Monday to Sunday of 2026-W48, as cron would run it
+            result = digest(**paths, recent=True, now=monday + timedelta(days=day))
+            rolling, week = result["topics"]
+            assert "_" in rolling["period"] and "sent" not in rolling  # read, never mailed
+            assert week["period"] == "2026-W47"
+            assert {r["status"] for r in week["sent"]} == {"sent"}
+            assert (report / f"{rolling['period']}.html").is_file()
+        messages = received(smtp.handler)
+        assert sorted(m["To"] for m in messages) == sorted(READERS)  # once each, not daily
+        assert all(m["Subject"].endswith("· 16–22 Nov 2026") for m in messages)
+        html = messages[0].get_body(("html",)).get_content()  # type: ignore[union-attr]
+        link = "https://reports.example/nw/uk-poland-defence/2026-W47.html"
+        assert lxml.html.document_fromstring(html).xpath("//a[@href=$u]", u=link)
+        assert (report / "2026-W47.html").is_file()  # what the link points at, to be served
+        assert len(list(report.glob("2026-11-*_2026-11-*.html"))) == 7
+
+        # An ad-hoc digest of the same seven days is the same week: not mailed again.
+        again = digest(**paths, until="2026-11-22", days=7)
+        assert again["period"] == "2026-W47" and len(smtp.handler.messages) == 2
+
+        # The next Monday the next week (empty here) goes out, once.
+        nxt = digest(**paths, recent=True, now=monday + timedelta(days=7))
+        assert nxt["topics"][1]["period"] == "2026-W48"
+        assert len(smtp.handler.messages) == 4
+

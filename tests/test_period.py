@@ -65,3 +65,12 @@ def test_bad_periods_are_explained(options: dict[str, object], message: str) -> 
 def test_unknown_timezone() -> None:
     with pytest.raises(PeriodError, match="IANA"):
         iso_week("2026-W47", "Mars/Olympus")
+
+
+def test_a_rolling_window_that_is_an_iso_week_is_that_week() -> None:
+    # `digest --until <Sunday> --days 7` must not mail a second copy of the week `run` sent.
+    assert rolling(date(2026, 11, 22), 7) == iso_week("2026-W47")
+    later = datetime(2026, 12, 1, tzinfo=UTC)
+    assert choose("Europe/London", now=later, until="2026-11-22", days=7).key == "2026-W47"
+    assert rolling(date(2026, 11, 23), 7).key == "2026-11-17_2026-11-23"
+    assert rolling(date(2026, 11, 22), 6).key == "2026-11-17_2026-11-22"
