@@ -76,6 +76,7 @@ def run_ingest(paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None)
                     sources=str(paths.sources),
                     db=str(paths.db),
                     topics=str(paths.topics),
+                    reports=str(paths.reports),
                     fan_out=fan_out,
                 )
             )

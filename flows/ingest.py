@@ -127,13 +127,14 @@ async def ingest(
     topics: str | None = None,
     fan_out: int = 0,
     handoff: str | None = None,
+    reports: str | None = None,
 ) -> dict[str, Any]:
-    """One ingest run; returns its report as plain data.
+    """One ingest run; returns its report as plain data, and rewrites reports/<topic>/matches.atom.
 
     fan_out > 0: the pages go to that many `collect-pages` flow runs on Prefect workers
     (flows/fanout.py), through files in `handoff` (default: beside the warehouse).
     """
-    settings = settings_for(sources=sources, db=db, topics=topics)
+    settings = settings_for(sources=sources, db=db, topics=topics, reports=reports)
     if fan_out > 0:
         directory = Path(handoff) if handoff else settings.paths.data_dir / "handoff"
         return await _run(settings, fanout.collector(settings, fan_out, directory))
@@ -179,7 +180,26 @@ async def _run(settings: Settings, collect: Collector) -> dict[str, Any]:
         saved = persist.save(paths, report.batch_name(), rows)
         report.finish(saved, articles, matches)
         log.info(report.summary_line())
-        return report.as_dict() | ({"fan_out": collected.handed} if collected.handed else {})
+        feeds = _match_feeds(settings, now)
+        return (
+            report.as_dict()
+            | {"match_feeds": feeds}
+            | ({"fan_out": collected.handed} if collected.handed else {})
+        )
+
+
+def _match_feeds(settings: Settings, now: datetime) -> list[str] | str:
+    """The Atom feeds of matches, rewritten from the warehouse; the run stands if they cannot be."""
+    from flows.match_feed import write_match_feeds
+    from warehouse.db import WarehouseError
+
+    try:
+        written = write_match_feeds(settings, now)
+    except (WarehouseError, OSError) as exc:  # a feed reader waits for the next run
+        get_run_logger().warning("matches.atom not written: %s", exc)
+        return f"not written: {exc}"
+    get_run_logger().info("matches feed: %s", ", ".join(written))
+    return written
 
 
 async def _fetch_feeds(

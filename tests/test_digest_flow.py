@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import io
 from collections.abc import Iterator
 from email.message import Message
 from email.policy import default
@@ -45,8 +46,9 @@ def ingested(tmp_path: Path) -> Iterator[dict[str, Any]]:
         }
         from flows.ingest import ingest
 
-        asyncio.run(ingest(**paths))
-        yield {**paths, "reports": str(tmp_path / "reports"), "server": server}
+        reports = str(tmp_path / "reports")
+        asyncio.run(ingest(**paths, reports=reports))
+        yield {**paths, "reports": reports, "server": server}
     finally:
         server.clear()
         server.stop()
@@ -102,6 +104,7 @@ def test_digest_is_mailed_once_per_reader_and_written_to_reports(
             "2026-W47.html",
             "2026-W47.txt",
             "2026-W47.eml",
+            "matches.atom",  # written by the ingest
         }
 
         again = digest(**paths, week="2026-W47")
@@ -176,3 +179,32 @@ def test_run_daily_for_a_week_sends_each_reader_the_complete_week_once(
         assert nxt["topics"][1]["period"] == "2026-W48"
         assert len(smtp.handler.messages) == 4
 
+
+def test_ingest_writes_the_feed_of_matches_one_entry_per_story(ingested: dict[str, Any]) -> None:
+    from datetime import UTC, datetime
+
+    import feedparser
+
+    from flows.config import settings_for
+    from flows.match_feed import write_match_feeds
+
+    path = Path(ingested["reports"]) / "uk-poland-defence" / "matches.atom"
+    assert path.is_file()  # by the ingest itself, whatever today's date makes of the fixtures
+    assert not feedparser.parse(io.BytesIO(path.read_bytes())).bozo
+
+    # The fixture's stories are dated in 2026-W47: read the feed as a week later.
+    settings = settings_for(**{k: ingested[k] for k in ("sources", "db", "topics", "reports")})
+    assert write_match_feeds(settings, datetime(2026, 11, 29, tzinfo=UTC)) == [str(path)]
+    parsed = feedparser.parse(io.BytesIO(path.read_bytes()))
+    assert not parsed.bozo and parsed.version == "atom10"
+    titles = [e.title for e in parsed.entries]
+    assert len(titles) == 3 and "RAF Typhoons deploy to Poland" in " ".join(titles)
+    assert "England beat Poland" not in " ".join(titles)  # not a match
+    # The wire story carried by two outlets is one entry, naming the other outlet.
+    assert len({e.id for e in parsed.entries}) == 3
+    assert any("also covered by" in e.summary for e in parsed.entries)
+    times = [e.published_parsed for e in parsed.entries]
+    assert times == sorted(times, reverse=True)  # newest first
+    with db.read_connection(Path(ingested["db"])) as con:
+        urls = {r[0] for r in con.execute("SELECT url FROM v_matches").fetchall()}
+    assert {e.link for e in parsed.entries} <= urls  # canonical links
