@@ -12,11 +12,13 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import health, rank
 from flows.config import Settings, settings_for
-from flows.period import Period, choose, last_complete_week
+from flows.period import Period, choose, last_complete_week, weeks_to
 from flows.topic import Topic
 from warehouse import db as wdb
 from warehouse import store
-from warehouse.records import Digest, FailingFeed
+from warehouse.records import Digest, FailingFeed, WeekCount
+
+TREND_WEEKS = 12
 
 
 def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime) -> Digest:
@@ -27,6 +29,8 @@ def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime
         before = period.previous()
         _, previous = store.period_counts(con, topic.id, before.start, before.end)
         feed_health = store.source_health(con)
+        weeks = weeks_to(period, TREND_WEEKS)
+        times = store.matched_story_times(con, topic.id, weeks[0].start, weeks[-1].end)
     ranked = rank.stories(rows, start=period.start, end=period.end, require=topic.rule.require)
     failing = tuple(
         FailingFeed(
@@ -55,6 +59,15 @@ def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime
         failing=failing,
         generated_at=now,
         report_url=report_url(settings, topic, period),
+        trend=tuple(
+            WeekCount(
+                week=w.key,
+                start=w.start,
+                stories=len({story for story, at in times if w.start <= at < w.end}),
+                partial=now < w.end,
+            )
+            for w in weeks
+        ),
     )
 
 

@@ -77,6 +77,16 @@ def last_complete_week(now: datetime, timezone: str = DEFAULT_TIMEZONE) -> Perio
     return iso_week(f"{monday:%G-W%V}", timezone)
 
 
+def weeks_to(period: Period, count: int = 12) -> list[Period]:
+    """The `count` ISO weeks ending with the one that holds the period's last day, oldest first."""
+    last = (period.end - timedelta(microseconds=1)).astimezone(zone(period.timezone)).date()
+    monday = last - timedelta(days=last.weekday())
+    return [
+        iso_week(f"{monday - timedelta(weeks=n):%G-W%V}", period.timezone)
+        for n in range(count - 1, -1, -1)
+    ]
+
+
 def rolling(until: date, days: int, timezone: str = DEFAULT_TIMEZONE) -> Period:
     """`days` whole days ending with the day `until` (included); Monday to Sunday is the week."""
     if not 1 <= days <= 366:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import css_inline
 import jinja2
 
+from reports.trend import BAR_MAX_PX, trend
 from warehouse.records import Coverage, Digest, FailingFeed, Rendered, Story
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -239,6 +240,8 @@ def render(digest: Digest, *, full: bool = False) -> Rendered:
         "unlisted": len(stories) - top - len(compact) if len(stories) > top else 0,
         "count": len(stories),
         "report": report,
+        "trend": trend(digest.trend, facts.zone),
+        "bar_max": BAR_MAX_PX,
     }
     html = _INLINER.inline(_HTML.get_template("digest.html.j2").render(context))
     text = _TEXT.get_template("digest.txt.j2").render(context)

@@ -92,6 +92,11 @@ def test_digest_is_mailed_once_per_reader_and_written_to_reports(
         assert "Also covered by" in html and "RDF Post" in html  # the wire copy, grouped
         # The reader's why-line is plain words; the score parts stay in the full report.
         seen = " ".join(lxml.html.document_fromstring(html).text_content().split())
+        # The trend: twelve weeks to W47, the three stories all in the last, marked one.
+        (chart,) = lxml.html.document_fromstring(html).xpath("//table[contains(@class, 'chart')]")
+        counts = chart.xpath("(./tr | ./tbody/tr)[1]/td")
+        assert [td.text_content() for td in counts] == ["0"] * 11 + ["3"]
+        assert "current" in counts[-1].get("class") and "16 Nov  ███" in text
         assert "Why it matched: names " in seen and "Why it matched: names " in text
         assert "score" not in text.lower()
         # No report URL configured: the email names no report, and no path on this machine.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -74,3 +75,13 @@ def test_a_rolling_window_that_is_an_iso_week_is_that_week() -> None:
     assert choose("Europe/London", now=later, until="2026-11-22", days=7).key == "2026-W47"
     assert rolling(date(2026, 11, 23), 7).key == "2026-11-17_2026-11-23"
     assert rolling(date(2026, 11, 22), 6).key == "2026-11-17_2026-11-22"
+
+
+def test_the_trend_weeks_end_with_the_periods_week() -> None:
+    from flows.period import weeks_to
+
+    weeks = weeks_to(iso_week("2026-W02"))
+    assert [w.key for w in weeks][:2] == ["2025-W43", "2025-W44"] and weeks[-1].key == "2026-W02"
+    assert len(weeks) == 12 and all(a.end == b.start for a, b in itertools.pairwise(weeks))
+    # a rolling window ending on a Wednesday: the last bar is that (unfinished) ISO week
+    assert weeks_to(rolling(date(2026, 11, 25), 7), 3)[-1].key == "2026-W48"

@@ -13,7 +13,7 @@ import pytest
 from lxml import etree, html
 
 from reports.render import EMAIL_LIST_MAX, clean_header, render, safe_url
-from warehouse.records import Coverage, Digest, FailingFeed, Story
+from warehouse.records import Coverage, Digest, FailingFeed, Story, WeekCount
 
 LONDON = ZoneInfo("Europe/London")
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -298,6 +298,64 @@ def test_most_named_ties_read_the_same_in_every_render() -> None:
         for order in orders
     }
     assert seen == {(("NATO", 4), ("CAMM", 3), ("Miecznik", 3), ("Narew", 3), ("Poland", 3))}
+
+
+# --- the trend chart ---------------------------------------------------------------------------
+
+TREND = (2, 0, 5, 3, 1, 0, 4, 7, 2, 0, 6, 3)
+
+
+def weeks(counts: tuple[int, ...], partial: bool = False) -> tuple[WeekCount, ...]:
+    """ISO weeks ending with 2026-W47 (Monday 16 Nov), oldest first."""
+    last = datetime(2026, 11, 16, tzinfo=LONDON)
+    return tuple(
+        WeekCount(
+            week=f"2026-W{47 - len(counts) + 1 + i}",
+            start=last - timedelta(weeks=len(counts) - 1 - i),
+            stories=n,
+            partial=partial and i == len(counts) - 1,
+        )
+        for i, n in enumerate(counts)
+    )
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_trend_chart_shows_twelve_weeks_counts_and_this_week_marked(full: bool) -> None:
+    out = render(digest(7, trend=weeks(TREND)), full=full)
+    (chart,) = html.document_fromstring(out.html).xpath("//table[contains(@class, 'chart')]")
+    counts, slots, labels = chart.xpath("./tr | ./tbody/tr")
+    assert [td.text_content() for td in counts.xpath("./td")] == [str(n) for n in TREND]
+    bars = chart.xpath(".//td[contains(concat(' ', @class, ' '), ' bar ')]")
+    assert len(bars) == 12 and len(slots.xpath("./td")) == 12
+    heights = [int(b.get("height")) for b in bars]
+    assert heights[7] == 56 and heights[2] == round(56 * 5 / 7) and heights[4] == 8
+    assert all(heights[i] == 1 for i, n in enumerate(TREND) if n == 0)  # a baseline, no bar
+    assert [" ".join(td.itertext()) for td in labels.xpath("./td")][::11] == ["31 Aug", "16 Nov"]
+    for row in (counts, slots.xpath(".//td[contains(@class, 'bar')]"), labels):
+        cells = row.xpath("./td") if not isinstance(row, list) else row
+        marked = [i for i, td in enumerate(cells) if "current" in td.get("class", "").split()]
+        assert marked == [11]  # this digest's week, and only it
+    assert bars[11].get("bgcolor") != bars[10].get("bgcolor")
+    assert not chart.xpath(".//img") and "url(" not in out.html  # drawn with cells, no images
+    seen = visible_text(out.html)
+    assert "Matched stories per week, last 12 weeks" in seen
+    assert "Marked: this digest's week, from 16 Nov: 3 stories; the 11 weeks before " in seen
+    assert "averaged 2.7." in seen
+    bar_line = re.compile(r"^[ 0-9]{2} [A-Z][a-z]{2}  ")
+    lines = [line for line in out.text.splitlines() if bar_line.match(line)]
+    assert len(lines) == 12
+    assert [int(line.split("◀")[0].split()[-1]) for line in lines] == list(TREND)
+    assert lines[-1].startswith("16 Nov  ██████████ ")
+    assert lines[-1].endswith("◀ this digest's week")
+    assert lines[7].startswith("19 Oct  " + "█" * 24)
+
+
+def test_trend_of_a_week_in_progress_says_so_and_an_empty_trend_is_left_out() -> None:
+    out = render(digest(2, trend=weeks((0,) * 11 + (2,), partial=True)))
+    assert "Marked: this week so far, from 16 Nov: 2 stories" in visible_text(out.html)
+    assert "◀ this week so far" in out.text
+    bare = render(digest(2, trend=()))
+    assert "chart" not in bare.html and "per week" not in bare.text
 
 
 # --- hostile input -----------------------------------------------------------------------------

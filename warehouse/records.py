@@ -183,6 +183,16 @@ class FailingFeed:
 
 
 @dataclass(frozen=True, slots=True)
+class WeekCount:
+    """Matched stories in one ISO week, a bar of the digest's trend chart."""
+
+    week: str  # "2026-W47"
+    start: datetime  # its Monday 00:00, in the digest's timezone
+    stories: int
+    partial: bool = False  # the week has not ended yet
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
     """Everything one digest shows; rendering is a pure function of it."""
 
@@ -202,6 +212,7 @@ class Digest:
     failing: tuple[FailingFeed, ...]
     generated_at: datetime
     report_url: str | None = None  # the hosted full report (http/https), for the "full report" link
+    trend: tuple[WeekCount, ...] = ()  # stories per week, oldest first; the last is this period's
 
 
 @dataclass(frozen=True, slots=True)
