@@ -78,7 +78,16 @@ def last_complete_week(now: datetime, timezone: str = DEFAULT_TIMEZONE) -> Perio
 
 
 def weeks_to(period: Period, count: int = 12) -> list[Period]:
-    """The `count` ISO weeks ending with the one that holds the period's last day, oldest first."""
+    """`count` weeks ending with the period, oldest first, for the trend chart.
+
+    A seven-day period (an ISO week, or `run`'s rolling week) and the ones before it, so the
+    last bar is the digest's own count; any other length: the ISO weeks up to its last day.
+    """
+    if period.end - period.start == timedelta(days=7):
+        weeks = [period]
+        while len(weeks) < count:
+            weeks.append(weeks[-1].previous())
+        return weeks[::-1]
     last = (period.end - timedelta(microseconds=1)).astimezone(zone(period.timezone)).date()
     monday = last - timedelta(days=last.weekday())
     return [

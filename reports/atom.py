@@ -67,6 +67,7 @@ def _entry(topic_id: str, story: Story) -> ET.Element:
     others = ", ".join(name for name in (_plain(c.source, 120) for c in story.also) if name)
     said = (_plain(story.why, SUMMARY_MAX), f"also covered by {others}" if others else "")
     why = " · ".join(part for part in said if part)
+    why = why[:1].upper() + why[1:]  # the why-line stands alone here, not after "Why it matched:"
     href = safe_url(story.url)
     if href:
         ET.SubElement(entry, "link", {"rel": "alternate", "type": "text/html", "href": href})

@@ -15,7 +15,7 @@ TEXT_BAR_MAX = 24  # characters, for the plain-text part
 
 @dataclass(frozen=True)
 class Bar:
-    """One week's column: the count above, the bar, the week's Monday below."""
+    """One week's column: the count above, the bar, the day it starts below."""
 
     count: int
     day: str  # "16"
@@ -40,7 +40,7 @@ def trend(weeks: Sequence[WeekCount], zone: ZoneInfo) -> Trend | None:
     top = max(w.stories for w in weeks)
     bars = []
     for i, week in enumerate(weeks):
-        monday = _local(week.start, zone)
+        first = _local(week.start, zone)
         current = i == len(weeks) - 1
         height = round(BAR_MAX_PX * week.stories / top) if top else 0
         if week.stories:
@@ -51,13 +51,13 @@ def trend(weeks: Sequence[WeekCount], zone: ZoneInfo) -> Trend | None:
         bars.append(
             Bar(
                 count=week.stories,
-                day=str(monday.day),
-                month=f"{monday:%b}",
+                day=str(first.day),
+                month=f"{first:%b}",
                 height=height,
                 current=current,
-                title=f"Week of {monday.day} {monday:%b %Y}: {stories}",
+                title=f"Week of {first.day} {first:%b %Y}: {stories}",
                 text=(
-                    f"{monday.day:>2} {monday:%b}  "
+                    f"{first.day:>2} {first:%b}  "
                     f"{('█' * max(length, 1 if week.stories else 0)):<{TEXT_BAR_MAX}} "
                     f"{week.stories:>3}{mark}"
                 ),

@@ -66,8 +66,9 @@ def test_one_entry_per_story_newest_first_with_what_a_reader_needs() -> None:
     assert [e.title for e in parsed.entries] == [s.title for s in reversed(stories)]
     first, newest = parsed.entries[0], stories[4]
     assert first.link == newest.url and first.author == newest.source
-    assert first.summary == f"{newest.why} · also covered by {newest.also[0].source}, " + (
-        newest.also[1].source
+    assert first.summary == (
+        f"Why-4: names Poland, United Kingdom and CAMM together in the headline · "
+        f"also covered by {newest.also[0].source}, {newest.also[1].source}"
     )
     assert first.published == "2026-11-17T21:30:00Z" == first.updated
     assert parsed.feed.updated == "2026-11-17T21:30:00Z"  # the newest entry's

@@ -165,7 +165,10 @@ def test_run_daily_for_a_week_sends_each_reader_the_complete_week_once(
             assert "_" in rolling["period"] and "sent" not in rolling  # read, never mailed
             assert week["period"] == "2026-W47"
             assert {r["status"] for r in week["sent"]} == {"sent"}
-            assert (report / f"{rolling['period']}.html").is_file()
+            page = lxml.html.parse(str(report / f"{rolling['period']}.html")).getroot()
+            # The rolling report's trend ends with its own seven days: the same count.
+            counts = page.xpath("//table[contains(@class, 'chart')]/tbody/tr[1]/td")
+            assert len(counts) == 12 and counts[-1].text_content() == str(rolling["stories"])
         messages = received(smtp.handler)
         assert sorted(m["To"] for m in messages) == sorted(READERS)  # once each, not daily
         assert all(m["Subject"].endswith("· 16–22 Nov 2026") for m in messages)

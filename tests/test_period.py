@@ -83,5 +83,10 @@ def test_the_trend_weeks_end_with_the_periods_week() -> None:
     weeks = weeks_to(iso_week("2026-W02"))
     assert [w.key for w in weeks][:2] == ["2025-W43", "2025-W44"] and weeks[-1].key == "2026-W02"
     assert len(weeks) == 12 and all(a.end == b.start for a, b in itertools.pairwise(weeks))
-    # a rolling window ending on a Wednesday: the last bar is that (unfinished) ISO week
-    assert weeks_to(rolling(date(2026, 11, 25), 7), 3)[-1].key == "2026-W48"
+    # `run`'s rolling week: the bars are that window and the seven-day windows before it
+    assert [w.key for w in weeks_to(rolling(date(2026, 11, 25), 7), 2)] == [
+        "2026-11-12_2026-11-18",
+        "2026-11-19_2026-11-25",
+    ]
+    # any other length: the ISO weeks up to the one holding its last day
+    assert weeks_to(rolling(date(2026, 11, 25), 30), 3)[-1].key == "2026-W48"

@@ -184,10 +184,10 @@ class FailingFeed:
 
 @dataclass(frozen=True, slots=True)
 class WeekCount:
-    """Matched stories in one ISO week, a bar of the digest's trend chart."""
+    """Matched stories in one week, a bar of the digest's trend chart."""
 
-    week: str  # "2026-W47"
-    start: datetime  # its Monday 00:00, in the digest's timezone
+    week: str  # "2026-W47", or a rolling week's key
+    start: datetime  # when it starts (an ISO week: Monday 00:00), in the digest's timezone
     stories: int
     partial: bool = False  # the week has not ended yet
 
