@@ -79,6 +79,7 @@ def run_ingest(
                     sources=str(paths.sources),
                     db=str(paths.db),
                     topics=str(paths.topics),
+                    reports=str(paths.reports),
                     fan_out=fan_out,
                     retry_failed=retry_failed,
                 )
@@ -185,7 +186,8 @@ def run_digest(paths: Paths, *, api: PrefectApi | None = None, **options: Any) -
 def _print_digest(result: dict[str, Any]) -> None:
     for t in result["topics"]:
         typer.echo(
-            f"digest {t['topic']} {result['label']} ({result['period']}): "
+            f"digest {t['topic']} {t.get('label', result['label'])} "
+            f"({t.get('period', result['period'])}): "
             f"{t['stories']} stories → {', '.join(t['files'])}"
         )
         if "delivery" in t:
@@ -203,7 +205,7 @@ def run(
     topics: TopicsOpt = None,
     reports: ReportsOpt = None,
 ) -> None:
-    """The main job: one ingest run, then the digest of the seven days ending now."""
+    """The main job: one ingest, the report of the seven days ending now; sends complete weeks."""
     paths = resolve_paths(sources=sources, db=db, topics=topics, reports=reports)
     _settings(paths)  # fail before anything is written or started
     from flows.runtime.prefect_api import PrefectApi

@@ -85,6 +85,9 @@ class DigestSettings(_Strict):
     send_empty: bool = True  # an empty week still sends a short, honest note
     list_id: str = "newswatch digest <digest.newswatch.invalid>"
     unsubscribe: str | None = None  # mailto: or https: address for List-Unsubscribe
+    # Where reports/ is served: the email's "Full report" links to <base>/<topic>/<period>.html.
+    # Unset, the email names no report (never a path on this server).
+    report_base_url: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -98,6 +101,21 @@ class DigestSettings(_Strict):
                 f"unknown timezone {value!r}; use an IANA name such as Europe/London"
             ) from None
         return value
+
+    @field_validator("report_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// address, e.g. https://news.example/r")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError("must be a plain address, without credentials, ?query or #fragment")
+        return value.rstrip("/")
 
     @field_validator("unsubscribe")
     @classmethod
@@ -234,7 +252,7 @@ def load_settings(paths: Paths, env: Mapping[str, str] | None = None) -> Setting
         paths=paths,
         fetch=sources.fetch,
         extract=sources.extract,
-        digest=sources.digest,
+        digest=_digest_env(sources.digest, env),
         feeds=tuple(f for f in sources.feeds if f.enabled),
         topics=topics,
         smtp=load_smtp(env),
@@ -309,6 +327,20 @@ def load_topics(directory: Path, only: tuple[str, ...] | None = None) -> tuple[T
     if not topics:
         raise ConfigError(f"{directory}: no topic files (*.yaml); fix: add one, e.g. my-topic.yaml")
     return tuple(topics)
+
+
+def _digest_env(digest: DigestSettings, env: Mapping[str, str]) -> DigestSettings:
+    """NEWSWATCH_DIGEST_REPORT_BASE_URL, when set, overrides digest.report_base_url."""
+    var = "NEWSWATCH_DIGEST_REPORT_BASE_URL"
+    if var not in env:
+        return digest
+    try:
+        return DigestSettings.model_validate({**digest.model_dump(), "report_base_url": env[var]})
+    except ValidationError as exc:
+        msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise ConfigError(
+            f"{var}={env[var]!r}: {msg}; fix: set it to where reports/ is served, or unset it"
+        ) from None
 
 
 def load_smtp(env: Mapping[str, str]) -> SmtpSettings | None:

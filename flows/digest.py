@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -13,11 +14,13 @@ from flows.collect import feed_health
 from flows.collect.lifeline import follow_serve
 from flows.config import Settings, settings_for
 from flows.delivery import ranking
-from flows.delivery.period import Period, choose
+from flows.delivery.period import Period, choose, last_complete_week, weeks_to
 from flows.topic import Topic
 from warehouse import db as wdb
 from warehouse import store
-from warehouse.records import Digest, FailingFeed
+from warehouse.records import Digest, FailingFeed, WeekCount
+
+TREND_WEEKS = 12
 
 
 def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime) -> Digest:
@@ -28,7 +31,9 @@ def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime
         before = period.previous()
         _, previous = store.period_counts(con, topic.id, before.start, before.end)
         health_rows = store.source_health(con)
-    ranked = ranking.stories(rows, start=period.start, end=period.end)
+        weeks = weeks_to(period, TREND_WEEKS)
+        times = store.matched_story_times(con, topic.id, weeks[0].start, weeks[-1].end)
+    ranked = ranking.stories(rows, start=period.start, end=period.end, require=topic.rule.require)
     failing = tuple(
         FailingFeed(
             source=h["source"],
@@ -55,8 +60,23 @@ def build_digest(settings: Settings, topic: Topic, period: Period, now: datetime
         feeds_total=len(health_rows) or len(settings.feeds),
         failing=failing,
         generated_at=now,
-        report_path=str(report_file(settings, topic, period, ".html").resolve()),
+        report_url=report_url(settings, topic, period),
+        trend=tuple(
+            WeekCount(
+                week=w.key,
+                start=w.start,
+                stories=len({story for story, at in times if w.start <= at < w.end}),
+                partial=now < w.end,
+            )
+            for w in weeks
+        ),
     )
+
+
+def report_url(settings: Settings, topic: Topic, period: Period) -> str | None:
+    """Where readers can open the full report: only under digest.report_base_url, never a path."""
+    base = settings.digest.report_base_url
+    return f"{base}/{quote(topic.id)}/{quote(period.key)}.html" if base else None
 
 
 def report_file(settings: Settings, topic: Topic, period: Period, suffix: str) -> Path:
@@ -132,35 +152,67 @@ def digest(
     force: bool = False,
     reports: str | None = None,
     recent: bool = False,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Render (and send) each topic's digest for one period."""
+    """Render (and send) each topic's digest for one period.
+
+    `recent` is `newswatch run`'s digest step, safe to run daily: the seven days ending now are
+    written to reports/ for reading, and only the last complete ISO week is sent (the outbox
+    sends it once per recipient). `now` is the clock, given by tests.
+    """
     follow_serve()
     log = get_run_logger()
     settings = settings_for(sources=sources, db=db, topics=topics, reports=reports)
-    now = datetime.now(UTC)
-    period = choose(
-        settings.digest.timezone, now=now, week=week, until=until, days=days, recent=recent
-    )
+    now = now or datetime.now(UTC)
+    zone = settings.digest.timezone
+    period = choose(zone, now=now, week=week, until=until, days=days, recent=recent)
+    sending = last_complete_week(now, zone) if recent else period
     out: dict[str, Any] = {"period": period.key, "label": period.label, "topics": []}
     for topic in settings.topics:
-        built = build_digest(settings, topic, period, now)
-        files = write_report(settings, topic, period, built)
-        entry: dict[str, Any] = {"topic": topic.id, "stories": len(built.stories), "files": files}
-        if not send:
-            entry["delivery"] = "not sent (--no-send)"
-        elif settings.smtp is None:
-            entry["delivery"] = "not sent: no SMTP configured (set NEWSWATCH_SMTP_HOST)"
-        elif not built.stories and not settings.digest.send_empty:
-            entry["delivery"] = "not sent: empty week and digest.send_empty is false"
-        else:
-            entry["sent"] = send_digest(settings, topic, period, built, force)
-        log.info(
-            "%s %s: %d stories → %s; %s",
-            topic.id,
-            period.key,
-            len(built.stories),
-            files[0],
-            entry.get("delivery") or entry.get("sent"),
-        )
-        out["topics"].append(entry)
+        entries = [_digest_one(settings, topic, period, now, send and not recent, force)]
+        if recent:
+            if send and settings.smtp is not None:
+                entries[0]["delivery"] = (
+                    f"for reading only; emails go out for complete weeks ({sending.key} below)"
+                )
+                entries.append(_digest_one(settings, topic, sending, now, True, force))
+            elif send:
+                entries[0]["delivery"] = _NO_SMTP
+        for entry in entries:
+            log.info(
+                "%s %s: %d stories → %s; %s",
+                topic.id,
+                entry["period"],
+                entry["stories"],
+                entry["files"][0],
+                entry.get("delivery") or entry.get("sent"),
+            )
+        out["topics"].extend(entries)
     return out
+
+
+_NO_SMTP = "not sent: no SMTP configured (set NEWSWATCH_SMTP_HOST)"
+
+
+def _digest_one(
+    settings: Settings, topic: Topic, period: Period, now: datetime, send: bool, force: bool
+) -> dict[str, Any]:
+    """Build and write one topic's digest for one period; send it when asked and possible."""
+    built = build_digest(settings, topic, period, now)
+    files = write_report(settings, topic, period, built)
+    entry: dict[str, Any] = {
+        "topic": topic.id,
+        "period": period.key,
+        "label": period.label,
+        "stories": len(built.stories),
+        "files": files,
+    }
+    if not send:
+        entry["delivery"] = "not sent (--no-send)"
+    elif settings.smtp is None:
+        entry["delivery"] = _NO_SMTP
+    elif not built.stories and not settings.digest.send_empty:
+        entry["delivery"] = "not sent: empty week and digest.send_empty is false"
+    else:
+        entry["sent"] = send_digest(settings, topic, period, built, force)
+    return entry

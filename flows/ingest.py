@@ -135,15 +135,16 @@ async def ingest(
     fan_out: int = 0,
     handoff: str | None = None,
     retry_failed: bool = False,
+    reports: str | None = None,
 ) -> dict[str, Any]:
-    """One ingest run; returns its report as plain data.
+    """One ingest run; returns its report as plain data, and rewrites reports/<topic>/matches.atom.
 
     fan_out > 0: the pages go to that many `collect-pages` flow runs on Prefect workers
     (flows/fanout.py), through files in `handoff` (default: beside the warehouse).
     retry_failed: feeds backing off after failures are fetched now.
     """
     follow_serve()
-    settings = settings_for(sources=sources, db=db, topics=topics)
+    settings = settings_for(sources=sources, db=db, topics=topics, reports=reports)
     if fan_out > 0:
         directory = Path(handoff) if handoff else settings.paths.data_dir / "handoff"
         collect = fanout.collect_on_workers(settings, fan_out, directory)
@@ -207,7 +208,26 @@ async def _run(
         saved = batches.save(paths, report.batch_name(), batch)
         report.finish(saved, batch)
         log.info(report.summary_line())
-        return report.as_dict() | ({"fan_out": collection.runs} if collection.runs else {})
+        feeds = _match_feeds(settings, now)
+        return (
+            report.as_dict()
+            | {"match_feeds": feeds}
+            | ({"fan_out": collection.runs} if collection.runs else {})
+        )
+
+
+def _match_feeds(settings: Settings, now: datetime) -> list[str] | str:
+    """The Atom feeds of matches, rewritten from the warehouse; the run stands if they cannot be."""
+    from flows.delivery.match_feed import write_match_feeds
+    from warehouse.db import WarehouseError
+
+    try:
+        written = write_match_feeds(settings, now)
+    except (WarehouseError, OSError) as exc:  # a feed reader waits for the next run
+        get_run_logger().warning("matches.atom not written: %s", exc)
+        return f"not written: {exc}"
+    get_run_logger().info("matches feed: %s", ", ".join(written))
+    return written
 
 
 async def _fetch_feeds(

@@ -110,7 +110,7 @@ def deployments(paths: Paths, schedules: Schedules) -> list[RunnerDeployment]:
     return [
         ingest.to_deployment(
             schedules=[Cron(schedules.ingest_cron, timezone=schedules.timezone, slug="ingest")],
-            parameters=where,
+            parameters=where | _if_accepted(ingest, reports=str(paths.reports.resolve())),
             description="Fetch the feeds, extract and match new articles, store them.",
             **common,
         ),

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import css_inline
 import jinja2
 
+from reports.trend import BAR_MAX_PX, trend
 from warehouse.records import Coverage, Digest, FailingFeed, Rendered, Story
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -26,8 +27,6 @@ URL_MAX = 2048
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co"})
 # Characters that could close or confuse an attribute, or that no real feed link needs unencoded.
 _URL_FORBIDDEN = frozenset("\"'<>`\\{}|^")
-# A URL scheme has two letters at least: "C:" is a drive, not a scheme.
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 
 
@@ -103,6 +102,7 @@ def _clean_story(story: Story) -> Story:
         source=shorten(clean_line(story.source), 120),
         snippet=shorten(clean_line(story.snippet), SNIPPET_MAX),
         why=shorten(clean_line(story.why), SNIPPET_MAX),
+        detail=shorten(clean_line(story.detail), SNIPPET_MAX),
         also=tuple(Coverage(shorten(clean_line(c.source), 120), c.url) for c in story.also),
         language=language,
     )
@@ -147,18 +147,29 @@ class _Facts:
             self.summary = ""
             before = digest.previous_count
             was = f" ({_stories_phrase(before)} {last})" if before else ""
-            self.empty = (
-                f"No stories matched {topic} {this}{was}; {articles} from "
-                f"{_plural(digest.feeds_total, 'feed')} were read."
-            )
-            if digest.articles_seen == 0:
-                self.empty += " Nothing at all was read: check the source health below."
+            self.empty = f"No stories matched {topic} {this}{was}; " + self._read(digest, this)
             self.preheader = shorten(self.empty, PREHEADER_MAX)
         self.leading = ", ".join(
             f"{clean_line(name)} ({n})" for name, n in digest.leading_entities[:5]
         )
         self.health = self._health(digest)
         self.generated = self.when(digest.generated_at)
+
+    @staticmethod
+    def _read(digest: Digest, this: str) -> str:
+        """What was read, worded so that it agrees with the source-health line below it."""
+        feeds = _plural(digest.feeds_total, "feed")
+        if digest.articles_seen:
+            return f"{_plural(digest.articles_seen, 'article')} from {feeds} were read."
+        if digest.failing:
+            return (
+                f"no article from {this} is stored, and {len(digest.failing)} of {feeds} "
+                "are failing (listed under source health)."
+            )
+        return (
+            f"no article from {this} is stored, though the feeds answered when last fetched: "
+            "check that the ingest ran in this period."
+        )
 
     def _health(self, digest: Digest) -> str:
         total, failing = digest.feeds_total, digest.failing
@@ -217,9 +228,9 @@ def render(digest: Digest, *, full: bool = False) -> Rendered:
     stories = tuple(_clean_story(s) for s in digest.stories)
     facts = _Facts(digest, stories, ZoneInfo(digest.timezone))
     top = len(stories) if full else max(digest.top, 0)
-    report = None if full or not digest.report_path else clean_line(digest.report_path)
-    if report and not safe_url(report) and _SCHEME.match(report):
-        report = None  # a URL that is not http(s) is shown nowhere, not even as text
+    # Only a hosted report is named: a path on the server means nothing to a reader and tells
+    # strangers how the server is laid out; a URL that is not http(s) is shown nowhere.
+    report = None if full else safe_url(clean_line(digest.report_url or ""))
     compact = stories[top:] if full else stories[top : top + EMAIL_LIST_MAX]
     context = {
         "facts": facts,
@@ -229,7 +240,8 @@ def render(digest: Digest, *, full: bool = False) -> Rendered:
         "unlisted": len(stories) - top - len(compact) if len(stories) > top else 0,
         "count": len(stories),
         "report": report,
-        "report_href": safe_url(report),
+        "trend": trend(digest.trend, facts.zone),
+        "bar_max": BAR_MAX_PX,
     }
     html = _INLINER.inline(_HTML.get_template("digest.html.j2").render(context))
     text = _TEXT.get_template("digest.txt.j2").render(context)

@@ -118,3 +118,28 @@ def test_smtp_from_environment_keeps_password_out_of_repr() -> None:
         load_smtp({"NEWSWATCH_SMTP_HOST": "h", "NEWSWATCH_SMTP_SECURITY": "tls"})
     with pytest.raises(ConfigError, match="NEWSWATCH_DIGEST_TO"):
         load_smtp({"NEWSWATCH_SMTP_HOST": "h"})
+
+
+def test_report_base_url_from_the_file_or_the_environment(tmp_path: Path) -> None:
+    sources = write(
+        tmp_path,
+        "digest:\n  report_base_url: https://news.example/reports/\n"
+        "feeds:\n  - name: A\n    url: https://a.example/f\n",
+    )
+    paths = resolve_paths(sources=sources, topics=ROOT / "topics")
+    assert load_settings(paths, env={}).digest.report_base_url == "https://news.example/reports"
+    env = {"NEWSWATCH_DIGEST_REPORT_BASE_URL": "https://other.example/r"}
+    assert load_settings(paths, env=env).digest.report_base_url == "https://other.example/r"
+    unset = {"NEWSWATCH_DIGEST_REPORT_BASE_URL": ""}
+    assert load_settings(paths, env=unset).digest.report_base_url is None
+    with pytest.raises(ConfigError) as err:
+        load_settings(paths, env={"NEWSWATCH_DIGEST_REPORT_BASE_URL": "/srv/reports"})
+    assert "NEWSWATCH_DIGEST_REPORT_BASE_URL='/srv/reports'" in str(err.value)
+    assert "fix:" in str(err.value)
+    bad = write(
+        tmp_path,
+        "digest:\n  report_base_url: file:///srv/reports\n"
+        "feeds:\n  - name: A\n    url: https://a.example/f\n",
+    )
+    with pytest.raises(ConfigError, match=r"digest\.report_base_url: must be an http"):
+        load_sources(bad)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import email
+import io
 from collections.abc import Iterator
 from email.message import Message
 from email.policy import default
 from pathlib import Path
 from typing import Any
 
+import lxml.html
 import pytest
 from pytest_httpserver import HTTPServer
 from typer.testing import CliRunner
@@ -44,8 +46,9 @@ def ingested(tmp_path: Path) -> Iterator[dict[str, Any]]:
         }
         from flows.ingest import ingest
 
-        asyncio.run(ingest(**paths))
-        yield {**paths, "reports": str(tmp_path / "reports"), "server": server}
+        reports = str(tmp_path / "reports")
+        asyncio.run(ingest(**paths, reports=reports))
+        yield {**paths, "reports": reports, "server": server}
     finally:
         server.clear()
         server.stop()
@@ -87,7 +90,18 @@ def test_digest_is_mailed_once_per_reader_and_written_to_reports(
         text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         assert "RAF Typhoons deploy to Poland" in html and "England beat Poland" not in html
         assert "Also covered by" in html and "RDF Post" in html  # the wire copy, grouped
-        assert "Why it matched" in html and "score" in text
+        # The reader's why-line is plain words; the score parts stay in the full report.
+        seen = " ".join(lxml.html.document_fromstring(html).text_content().split())
+        # The trend: twelve weeks to W47, the three stories all in the last, marked one.
+        (chart,) = lxml.html.document_fromstring(html).xpath("//table[contains(@class, 'chart')]")
+        counts = chart.xpath("(./tr | ./tbody/tr)[1]/td")
+        assert [td.text_content() for td in counts] == ["0"] * 11 + ["3"]
+        assert "current" in counts[-1].get("class") and "16 Nov  ███" in text
+        assert "Why it matched: names " in seen and "Why it matched: names " in text
+        assert "score" not in text.lower()
+        # No report URL configured: the email names no report, and no path on this machine.
+        raw = bytes(msg).decode("ascii", "replace") + html + text
+        assert "Full report" not in raw and str(Path(ingested["reports"]).parent) not in raw
         assert "1 of 5 feeds failing" in text or "2 of 5 feeds failing" in text
 
         report = Path(ingested["reports"]) / "uk-poland-defence"
@@ -95,6 +109,7 @@ def test_digest_is_mailed_once_per_reader_and_written_to_reports(
             "2026-W47.html",
             "2026-W47.txt",
             "2026-W47.eml",
+            "matches.atom",  # written by the ingest
         }
 
         again = digest(**paths, week="2026-W47")
@@ -128,3 +143,76 @@ def test_run_without_smtp_writes_the_digest_and_says_it_was_not_sent(
     assert "no SMTP configured" in result.output
     written = list((Path(ingested["reports"]) / "uk-poland-defence").glob("*.html"))
     assert len(written) == 1 and "_" in written[0].stem  # the seven days ending now
+
+
+def test_run_daily_for_a_week_sends_each_reader_the_complete_week_once(
+    ingested: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`newswatch run`'s digest step on seven consecutive days: one email per reader."""
+    from datetime import UTC, datetime, timedelta
+
+    from flows.digest import digest
+
+    paths = {k: ingested[k] for k in ("sources", "db", "topics", "reports")}
+    monkeypatch.setenv("NEWSWATCH_DIGEST_REPORT_BASE_URL", "https://reports.example/nw/")
+    report = Path(ingested["reports"]) / "uk-poland-defence"
+    monday = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # the fixture's stories are in W47
+    with smtp_server() as smtp:
+        mail_env(monkeypatch, smtp.port)
+        for day in range(7):  # Monday to Sunday of 2026-W48, as cron would run it
+            result = digest(**paths, recent=True, now=monday + timedelta(days=day))
+            rolling, week = result["topics"]
+            assert "_" in rolling["period"] and "sent" not in rolling  # read, never mailed
+            assert week["period"] == "2026-W47"
+            assert {r["status"] for r in week["sent"]} == {"sent"}
+            page = lxml.html.parse(str(report / f"{rolling['period']}.html")).getroot()
+            # The rolling report's trend ends with its own seven days: the same count.
+            counts = page.xpath("//table[contains(@class, 'chart')]/tbody/tr[1]/td")
+            assert len(counts) == 12 and counts[-1].text_content() == str(rolling["stories"])
+        messages = received(smtp.handler)
+        assert sorted(m["To"] for m in messages) == sorted(READERS)  # once each, not daily
+        assert all(m["Subject"].endswith("· 16–22 Nov 2026") for m in messages)
+        html = messages[0].get_body(("html",)).get_content()  # type: ignore[union-attr]
+        link = "https://reports.example/nw/uk-poland-defence/2026-W47.html"
+        assert lxml.html.document_fromstring(html).xpath("//a[@href=$u]", u=link)
+        assert (report / "2026-W47.html").is_file()  # what the link points at, to be served
+        assert len(list(report.glob("2026-11-*_2026-11-*.html"))) == 7
+
+        # An ad-hoc digest of the same seven days is the same week: not mailed again.
+        again = digest(**paths, until="2026-11-22", days=7)
+        assert again["period"] == "2026-W47" and len(smtp.handler.messages) == 2
+
+        # The next Monday the next week (empty here) goes out, once.
+        nxt = digest(**paths, recent=True, now=monday + timedelta(days=7))
+        assert nxt["topics"][1]["period"] == "2026-W48"
+        assert len(smtp.handler.messages) == 4
+
+
+def test_ingest_writes_the_feed_of_matches_one_entry_per_story(ingested: dict[str, Any]) -> None:
+    from datetime import UTC, datetime
+
+    import feedparser
+
+    from flows.config import settings_for
+    from flows.delivery.match_feed import write_match_feeds
+
+    path = Path(ingested["reports"]) / "uk-poland-defence" / "matches.atom"
+    assert path.is_file()  # by the ingest itself, whatever today's date makes of the fixtures
+    assert not feedparser.parse(io.BytesIO(path.read_bytes())).bozo
+
+    # The fixture's stories are dated in 2026-W47: read the feed as a week later.
+    settings = settings_for(**{k: ingested[k] for k in ("sources", "db", "topics", "reports")})
+    assert write_match_feeds(settings, datetime(2026, 11, 29, tzinfo=UTC)) == [str(path)]
+    parsed = feedparser.parse(io.BytesIO(path.read_bytes()))
+    assert not parsed.bozo and parsed.version == "atom10"
+    titles = [e.title for e in parsed.entries]
+    assert len(titles) == 3 and "RAF Typhoons deploy to Poland" in " ".join(titles)
+    assert "England beat Poland" not in " ".join(titles)  # not a match
+    # The wire story carried by two outlets is one entry, naming the other outlet.
+    assert len({e.id for e in parsed.entries}) == 3
+    assert any("also covered by" in e.summary for e in parsed.entries)
+    times = [e.published_parsed for e in parsed.entries]
+    assert times == sorted(times, reverse=True)  # newest first
+    with db.read_connection(Path(ingested["db"])) as con:
+        urls = {r[0] for r in con.execute("SELECT url FROM v_matches").fetchall()}
+    assert {e.link for e in parsed.entries} <= urls  # canonical links

@@ -88,6 +88,7 @@ def test_two_process_workers_share_the_pages_and_one_run_writes(tmp_path: Path) 
                         sources=str(sources),
                         db=str(db_path),
                         topics=str(ROOT / "topics"),
+                        reports=str(tmp_path / "reports"),
                         fan_out=4,
                     )
                 )
@@ -134,7 +135,13 @@ def test_a_collect_run_no_worker_takes_is_cancelled_and_its_entries_kept(
         sources = tmp_path / "sources.yaml"
         sources.write_text(sources_yaml(feeds), encoding="utf-8")
         result = asyncio.run(
-            ingest(sources=str(sources), db=str(db_path), topics=str(ROOT / "topics"), fan_out=2)
+            ingest(
+                sources=str(sources),
+                db=str(db_path),
+                topics=str(ROOT / "topics"),
+                reports=str(tmp_path / "reports"),
+                fan_out=2,
+            )
         )
         fetched = [p for p, _ in room.log if p.startswith("/news/")]
 

@@ -45,6 +45,7 @@ def project(tmp_path: Path, server: HTTPServer) -> dict[str, Any]:
     return {
         "sources": sources,
         "db": tmp_path / "warehouse" / "w.duckdb",
+        "reports": tmp_path / "reports",
         "feeds": feeds,
         "air_defence_url": server.url_for("/news/uk-poland-air-defence"),
     }
@@ -54,7 +55,12 @@ def ingest(project: dict[str, Any]) -> dict[str, Any]:
     from flows.ingest import ingest as flow
 
     result: dict[str, Any] = asyncio.run(
-        flow(sources=str(project["sources"]), db=str(project["db"]), topics=str(ROOT / "topics"))
+        flow(
+            sources=str(project["sources"]),
+            db=str(project["db"]),
+            topics=str(ROOT / "topics"),
+            reports=str(project["reports"]),
+        )
     )
     return result
 

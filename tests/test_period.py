@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -65,3 +66,27 @@ def test_bad_periods_are_explained(options: dict[str, object], message: str) -> 
 def test_unknown_timezone() -> None:
     with pytest.raises(PeriodError, match="IANA"):
         iso_week("2026-W47", "Mars/Olympus")
+
+
+def test_a_rolling_window_that_is_an_iso_week_is_that_week() -> None:
+    # `digest --until <Sunday> --days 7` must not mail a second copy of the week `run` sent.
+    assert rolling(date(2026, 11, 22), 7) == iso_week("2026-W47")
+    later = datetime(2026, 12, 1, tzinfo=UTC)
+    assert choose("Europe/London", now=later, until="2026-11-22", days=7).key == "2026-W47"
+    assert rolling(date(2026, 11, 23), 7).key == "2026-11-17_2026-11-23"
+    assert rolling(date(2026, 11, 22), 6).key == "2026-11-17_2026-11-22"
+
+
+def test_the_trend_weeks_end_with_the_periods_week() -> None:
+    from flows.delivery.period import weeks_to
+
+    weeks = weeks_to(iso_week("2026-W02"))
+    assert [w.key for w in weeks][:2] == ["2025-W43", "2025-W44"] and weeks[-1].key == "2026-W02"
+    assert len(weeks) == 12 and all(a.end == b.start for a, b in itertools.pairwise(weeks))
+    # `run`'s rolling week: the bars are that window and the seven-day windows before it
+    assert [w.key for w in weeks_to(rolling(date(2026, 11, 25), 7), 2)] == [
+        "2026-11-12_2026-11-18",
+        "2026-11-19_2026-11-25",
+    ]
+    # any other length: the ISO weeks up to the one holding its last day
+    assert weeks_to(rolling(date(2026, 11, 25), 30), 3)[-1].key == "2026-W48"

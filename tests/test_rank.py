@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,7 +53,39 @@ def test_copies_are_grouped_under_the_best_copy_with_also_covered_by() -> None:
     assert s1.source == "times" and s1.score == 0.90
     assert [c.source for c in s1.also] == ["gazette"]
     assert s1.snippet == "Sentence of a2."
-    assert s1.why.startswith("United Kingdom, Poland, CAMM · score 0.90 (title 0.70, lead 0.50")
+    assert (
+        s1.why == "names United Kingdom, Poland and CAMM together in the headline and the opening"
+    )
+    assert s1.detail.startswith("United Kingdom, Poland, CAMM · score 0.90 (title 0.70, lead 0.50")
+
+
+def test_the_why_line_names_an_entity_of_each_required_group_and_where_they_meet() -> None:
+    evidence = Evidence.from_json(
+        {
+            "entities": {
+                "Poland": {"groups": ["poland"], "count": 5},
+                "CAMM": {"groups": ["defence"], "count": 3},
+                "United Kingdom": {"groups": ["uk"], "count": 2},
+                "air defence": {"groups": ["defence"], "count": 1},
+            },
+            "windows": [{"where": "body", "unit": "sentence", "text": "…"}],
+            "parts": {"title": 0.0, "lead": 0.0, "body": 0.6, "penalties": {"sport": 0.15}},
+        }
+    )
+    line = ranking.why(("Poland", "CAMM"), evidence, ("uk", "poland", "defence"))
+    assert line == (
+        "names United Kingdom, Poland and CAMM together, but only further down the article; "
+        "also reads as sport, which counts against it"
+    )
+    both = dataclasses.replace(
+        evidence,
+        windows=Evidence.from_json({"windows": [{"where": "title"}, {"where": "body"}]}).windows,
+        parts=None,
+    )
+    assert ranking.why((), both, ("uk", "poland", "defence")).endswith(
+        "together in the headline and further down"
+    )
+    assert "score" not in line and "0." not in line
 
 
 def test_more_outlets_and_recency_lift_the_rank_but_strength_leads() -> None:

@@ -14,7 +14,7 @@ from lxml import etree, html
 
 from reports.render import EMAIL_LIST_MAX, clean_header, render, safe_url
 from tests.conftest import ROOT, require_corpus
-from warehouse.records import Coverage, Digest, FailingFeed, Story
+from warehouse.records import Coverage, Digest, FailingFeed, Story, WeekCount
 
 LONDON = ZoneInfo("Europe/London")
 SHARED = ROOT.parent / "shared"
@@ -47,7 +47,8 @@ def story(i: int, **changes: object) -> Story:
             f"Story {i}: British and Polish ministers agreed in Warsaw to build CAMM missiles "
             "for the Narew programme together. Deliveries start in 2027."
         ),
-        why=f"why-{i}: Poland + United Kingdom in one sentence; CAMM; score 0.{90 - i % 50:02d}",
+        why=f"why-{i}: names Poland, United Kingdom and CAMM together in the headline",
+        detail=f"detail-{i}: Poland, United Kingdom, CAMM · score 0.{90 - i % 50:02d} (title 0.70)",
         also=(
             Coverage(OUTLETS[(i + 1) % len(OUTLETS)], f"https://other.example/{i}"),
             Coverage(OUTLETS[(i + 2) % len(OUTLETS)], None),
@@ -76,7 +77,7 @@ def digest(n: int = 7, **changes: object) -> Digest:
             FailingFeed("Defence24", "http_404", None, "404 Not Found"),
         ),
         generated_at=datetime(2026, 11, 23, 7, 0, tzinfo=UTC),
-        report_path="/srv/newswatch/reports/uk-poland-defence/2026-W47.html",
+        report_url="https://reports.example/uk-poland-defence/2026-W47.html",
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -196,18 +197,25 @@ def test_full_report_link_and_footer_health() -> None:
     d = digest(7)
     out = render(d)
     for part in (visible_text(out.html), out.text):
-        assert f"every story in full: {d.report_path}" in part
+        assert f"every story in full: {d.report_url}" in part
         assert (
             "Source health: 2 of 24 feeds failing: BBC News – Europe (timeout since "
             "Tue 17 Nov), Defence24 (http_404)."
         ) in flat(part)
-    served = render(replace(d, report_path="https://reports.example/w47.html"))
-    assert html.document_fromstring(served.html).xpath(
-        "//a[@href='https://reports.example/w47.html']"
-    )
+    assert html.document_fromstring(out.html).xpath("//a[@href=$u]", u=d.report_url)
     healthy = render(replace(d, failing=()))
     assert "All 24 feeds answered." in healthy.text and "All 24 feeds answered." in healthy.html
-    assert "Full report" not in render(replace(d, report_path=None)).text
+    unset = render(replace(d, report_url=None))
+    assert "Full report" not in unset.text and "Full report" not in unset.html
+
+
+@pytest.mark.parametrize(
+    "where", ["/srv/newswatch/reports/uk-poland-defence/2026-W47.html", "C:\\reports\\w47.html"]
+)
+def test_a_path_on_the_server_never_reaches_the_email(where: str) -> None:
+    out = render(digest(7, report_url=where))
+    for part in (out.html, out.text, out.preheader, out.subject):
+        assert "Full report" not in part and "srv" not in part and "reports\\" not in part
 
 
 def test_full_report_has_every_story_in_full() -> None:
@@ -215,7 +223,10 @@ def test_full_report_has_every_story_in_full() -> None:
     email, full = render(d), render(d, full=True)
     for s in d.stories:
         assert s.why in visible_text(full.html) and s.why in flat(full.text)
+        assert s.detail in visible_text(full.html) and s.detail in flat(full.text)
+        assert s.detail not in email.html and s.detail not in email.text  # score parts: report
     assert sum(s.why in visible_text(email.html) for s in d.stories) == 5
+    assert "score" not in visible_text(email.html).lower() and "score" not in email.text.lower()
     assert "MORE STORIES" not in full.text and "Full report" not in full.text
     assert "(full report)" in html.document_fromstring(full.html).findtext(".//title")
 
@@ -258,7 +269,94 @@ def test_empty_week_is_an_honest_note() -> None:
     assert out.preheader.startswith("No stories matched")
     assert "2 of 24 feeds failing" in out.text and "TOP STORIES" not in out.text
     silent = render(digest(0, articles_seen=0, previous_count=None))
-    assert "0 articles from 24 feeds were read. Nothing at all was read" in flat(silent.text)
+    said = (
+        "No stories matched UK–Poland defence this week; no article from this week is stored, "
+        "and 2 of 24 feeds are failing (listed under source health)."
+    )
+    assert said in flat(silent.text) and said in visible_text(silent.html)
+    assert "2 of 24 feeds failing" in flat(silent.text)
+    # Every feed answered, yet nothing is stored: the note does not send readers to a health
+    # line that says all is well; it names the other cause.
+    quiet = render(digest(0, articles_seen=0, previous_count=None, failing=()))
+    for part in (flat(quiet.text), visible_text(quiet.html)):
+        assert (
+            "no article from this week is stored, though the feeds answered when last fetched: "
+            "check that the ingest ran in this period." in part
+        )
+        assert "All 24 feeds answered." in part and "check the source health" not in part
+        assert "were read" not in part
+
+
+def test_most_named_ties_read_the_same_in_every_render() -> None:
+    from flows.delivery.ranking import leading_entities
+
+    names = ("Poland", "CAMM", "United Kingdom", "Narew", "Miecznik", "NATO")
+    orders = [names, names[::-1], names[2:] + names[:2]]
+    seen = {
+        leading_entities(
+            [story(i, entities=order) for i in range(3)] + [story(9, entities=("NATO",))]
+        )
+        for order in orders
+    }
+    assert seen == {(("NATO", 4), ("CAMM", 3), ("Miecznik", 3), ("Narew", 3), ("Poland", 3))}
+
+
+# --- the trend chart ---------------------------------------------------------------------------
+
+TREND = (2, 0, 5, 3, 1, 0, 4, 7, 2, 0, 6, 3)
+
+
+def weeks(counts: tuple[int, ...], partial: bool = False) -> tuple[WeekCount, ...]:
+    """ISO weeks ending with 2026-W47 (Monday 16 Nov), oldest first."""
+    last = datetime(2026, 11, 16, tzinfo=LONDON)
+    return tuple(
+        WeekCount(
+            week=f"2026-W{47 - len(counts) + 1 + i}",
+            start=last - timedelta(weeks=len(counts) - 1 - i),
+            stories=n,
+            partial=partial and i == len(counts) - 1,
+        )
+        for i, n in enumerate(counts)
+    )
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_trend_chart_shows_twelve_weeks_counts_and_this_week_marked(full: bool) -> None:
+    out = render(digest(7, trend=weeks(TREND)), full=full)
+    (chart,) = html.document_fromstring(out.html).xpath("//table[contains(@class, 'chart')]")
+    counts, slots, labels = chart.xpath("./tr | ./tbody/tr")
+    assert [td.text_content() for td in counts.xpath("./td")] == [str(n) for n in TREND]
+    bars = chart.xpath(".//td[contains(concat(' ', @class, ' '), ' bar ')]")
+    assert len(bars) == 12 and len(slots.xpath("./td")) == 12
+    heights = [int(b.get("height")) for b in bars]
+    assert heights[7] == 56 and heights[2] == round(56 * 5 / 7) and heights[4] == 8
+    assert all(heights[i] == 1 for i, n in enumerate(TREND) if n == 0)  # a baseline, no bar
+    assert [" ".join(td.itertext()) for td in labels.xpath("./td")][::11] == ["31 Aug", "16 Nov"]
+    for row in (counts, slots.xpath(".//td[contains(@class, 'bar')]"), labels):
+        cells = row.xpath("./td") if not isinstance(row, list) else row
+        marked = [i for i, td in enumerate(cells) if "current" in td.get("class", "").split()]
+        assert marked == [11]  # this digest's week, and only it
+    assert bars[11].get("bgcolor") != bars[10].get("bgcolor")
+    assert not chart.xpath(".//img") and "url(" not in out.html  # drawn with cells, no images
+    seen = visible_text(out.html)
+    assert "Matched stories per week, last 12 weeks" in seen
+    assert "Marked: this digest's week, from 16 Nov: 3 stories; the 11 weeks before " in seen
+    assert "averaged 2.7." in seen
+    bar_line = re.compile(r"^[ 0-9]{2} [A-Z][a-z]{2}  ")
+    lines = [line for line in out.text.splitlines() if bar_line.match(line)]
+    assert len(lines) == 12
+    assert [int(line.split("◀")[0].split()[-1]) for line in lines] == list(TREND)
+    assert lines[-1].startswith("16 Nov  ██████████ ")
+    assert lines[-1].endswith("◀ this digest's week")
+    assert lines[7].startswith("19 Oct  " + "█" * 24)
+
+
+def test_trend_of_a_week_in_progress_says_so_and_an_empty_trend_is_left_out() -> None:
+    out = render(digest(2, trend=weeks((0,) * 11 + (2,), partial=True)))
+    assert "Marked: this week so far, from 16 Nov: 2 stories" in visible_text(out.html)
+    assert "◀ this week so far" in out.text
+    bare = render(digest(2, trend=()))
+    assert "chart" not in bare.html and "per week" not in bare.text
 
 
 # --- hostile input -----------------------------------------------------------------------------
@@ -304,7 +402,7 @@ def hostile_digest() -> Digest:
         top=6,
         topic_name="UK–Poland defence\r\n<b>",
         failing=(FailingFeed("<script>x</script>", "timeout\nBcc:", None),),
-        report_path="javascript:alert(1)",
+        report_url="javascript:alert(1)",
     )
 
 

@@ -83,6 +83,11 @@ def test_a_period_holds_articles_by_publication_time_else_first_seen_time(tmp_pa
     ]  # fmt: skip
     # Articles: the five matched ones above and the unmatched one; stories: s1, s2, s5, s6.
     assert counts == (6, 4)
+    with db.read_connection(path) as con:
+        times = store.matched_story_times(con, TOPIC, START, END)
+    # What the trend chart counts per week: the same stories as the digest, each copy's time.
+    assert sorted(times) == [("s1", inside), ("s2", START), ("s5", inside), ("s6", inside)]
+    assert len({story for story, _ in times}) == counts[1]
 
 
 def test_unseen_keys_are_right_beyond_the_index_lookup_limit(tmp_path: Path) -> None:

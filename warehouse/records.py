@@ -169,9 +169,10 @@ class Story:
     score: float
     entities: tuple[str, ...]  # canonical names, strongest first
     snippet: str  # one or two sentences where the topic's entities meet (plain text)
-    why: str  # "why it matched": entities and score parts, one line of plain text
+    why: str  # "why it matched" for readers: which names meet where, one line of plain text
     also: tuple[Coverage, ...] = ()
     language: str | None = None
+    detail: str = ""  # the score and its parts, for the full report only
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,16 @@ class FailingFeed:
     status: str
     since: datetime | None
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WeekCount:
+    """Matched stories in one week, a bar of the digest's trend chart."""
+
+    week: str  # "2026-W47", or a rolling week's key
+    start: datetime  # when it starts (an ISO week: Monday 00:00), in the digest's timezone
+    stories: int
+    partial: bool = False  # the week has not ended yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +214,8 @@ class Digest:
     feeds_total: int
     failing: tuple[FailingFeed, ...]
     generated_at: datetime
-    report_path: str | None = None  # the full report file, for the "full report" link
+    report_url: str | None = None  # the hosted full report (http/https), for the "full report" link
+    trend: tuple[WeekCount, ...] = ()  # stories per week, oldest first; the last is this period's
 
 
 @dataclass(frozen=True, slots=True)

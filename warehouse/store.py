@@ -195,6 +195,20 @@ def period_counts(
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
+def matched_story_times(
+    con: duckdb.DuckDBPyConnection, topic: str, start: datetime, end: datetime
+) -> list[tuple[str, datetime]]:
+    """(story_id, time) of every matched copy in [start, end), for stories-per-week counts."""
+    return [
+        (str(r[0]), r[1])
+        for r in con.execute(
+            f"{_PERIOD}SELECT DISTINCT p.story_id, p.at FROM period p WHERE p.key IN "  # noqa: S608
+            "(SELECT article_key FROM matches WHERE topic = $topic AND matched)",
+            {"topic": topic, "start": start, "end": end},
+        ).fetchall()
+    ]
+
+
 def source_health(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """v_source_health as rows."""
     cur = con.execute("SELECT * FROM v_source_health ORDER BY source")

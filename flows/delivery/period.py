@@ -77,10 +77,32 @@ def last_complete_week(now: datetime, timezone: str = DEFAULT_TIMEZONE) -> Perio
     return iso_week(f"{monday:%G-W%V}", timezone)
 
 
+def weeks_to(period: Period, count: int = 12) -> list[Period]:
+    """`count` weeks ending with the period, oldest first, for the trend chart.
+
+    A seven-day period (an ISO week, or `run`'s rolling week) and the ones before it, so the
+    last bar is the digest's own count; any other length: the ISO weeks up to its last day.
+    """
+    if period.end - period.start == timedelta(days=7):
+        weeks = [period]
+        while len(weeks) < count:
+            weeks.append(weeks[-1].previous())
+        return weeks[::-1]
+    last = (period.end - timedelta(microseconds=1)).astimezone(zone(period.timezone)).date()
+    monday = last - timedelta(days=last.weekday())
+    return [
+        iso_week(f"{monday - timedelta(weeks=n):%G-W%V}", period.timezone)
+        for n in range(count - 1, -1, -1)
+    ]
+
+
 def rolling(until: date, days: int, timezone: str = DEFAULT_TIMEZONE) -> Period:
-    """`days` whole days ending with the day `until` (included)."""
+    """`days` whole days ending with the day `until` (included); Monday to Sunday is the week."""
     if not 1 <= days <= 366:
         raise PeriodError(f"--days {days}: expected 1 to 366")
+    if days == 7 and until.weekday() == 6:
+        # The same days as an ISO week get its key, so the outbox knows the digest was sent.
+        return iso_week(f"{until:%G-W%V}", timezone)
     tz = zone(timezone)
     end = datetime.combine(until + timedelta(days=1), time(), tz)
     start = datetime.combine(until - timedelta(days=days - 1), time(), tz)

@@ -19,8 +19,17 @@ OUTLET_LIFT = 0.15
 RECENCY_LIFT = 0.1
 
 
-def stories(rows: Iterable[dict[str, Any]], *, start: datetime, end: datetime) -> list[Story]:
-    """Group matched copies by story_id and rank the stories, best first."""
+def stories(
+    rows: Iterable[dict[str, Any]],
+    *,
+    start: datetime,
+    end: datetime,
+    require: Sequence[str] = (),
+) -> list[Story]:
+    """Group matched copies by story_id and rank the stories, best first.
+
+    `require`: the topic's required groups, which the why-line names an entity of each.
+    """
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[row["story_id"]].append(row)
@@ -33,15 +42,15 @@ def stories(rows: Iterable[dict[str, Any]], *, start: datetime, end: datetime) -
         span = max((end - start).total_seconds(), 1.0)
         recency = min(max((best["at"] - start).total_seconds() / span, 0.0), 1.0)
         rank = best["score"] * (1 + OUTLET_LIFT * math.log2(outlets)) * (1 + RECENCY_LIFT * recency)
-        ranked.append((rank, best["at"], _story(best, others)))
+        ranked.append((rank, best["at"], _story(best, others, require)))
     ranked.sort(key=lambda item: (-item[0], -item[1].timestamp()))
     return [story for _, _, story in ranked]
 
 
 def leading_entities(ranked: Sequence[Story], most: int = 5) -> tuple[tuple[str, int], ...]:
-    """The entities named by the most stories."""
+    """The entities named by the most stories; ties by name, so every render agrees."""
     counts = Counter(name for s in ranked for name in set(s.entities))
-    return tuple(counts.most_common(most))
+    return tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:most])
 
 
 def _also(best: dict[str, Any], rest: Sequence[dict[str, Any]]) -> tuple[Coverage, ...]:
@@ -54,7 +63,7 @@ def _also(best: dict[str, Any], rest: Sequence[dict[str, Any]]) -> tuple[Coverag
     return tuple(out)
 
 
-def _story(row: dict[str, Any], also: tuple[Coverage, ...]) -> Story:
+def _story(row: dict[str, Any], also: tuple[Coverage, ...], require: Sequence[str]) -> Story:
     evidence: Evidence = row["evidence"]
     entities = tuple(row["entities"] or ())
     return Story(
@@ -66,7 +75,8 @@ def _story(row: dict[str, Any], also: tuple[Coverage, ...]) -> Story:
         score=float(row["score"]),
         entities=entities,
         snippet=snippet(evidence),
-        why=why(entities, float(row["score"]), evidence),
+        why=why(entities, evidence, require),
+        detail=score_detail(entities, float(row["score"]), evidence),
         also=also,
         language=row.get("language"),
     )
@@ -81,8 +91,41 @@ def snippet(evidence: Evidence) -> str:
     return ""
 
 
-def why(entities: Sequence[str], score: float, evidence: Evidence) -> str:
-    """'United Kingdom, Poland, CAMM · score 0.87 (title 0.70, lead 0.57, body 0.00)'."""
+def why(entities: Sequence[str], evidence: Evidence, require: Sequence[str] = ()) -> str:
+    """For readers: 'names United Kingdom, Poland and CAMM together in the headline'."""
+    names: list[str] = []
+    for group in require:  # the strongest entity of each required group (evidence: most first)
+        name = next((n for n, e in evidence.entities.items() if group in e.groups), None)
+        if name and name not in names:
+            names.append(name)
+    if not names:
+        names = list(entities[:3])
+    if not names:
+        return ""
+    places = {w.where for w in evidence.windows}
+    where = [text for place, text in _PLACES if place in places]
+    if where == [_BODY]:
+        said = f" together, but only {_BODY}"
+    elif where:
+        said = f" together in {_and([w if w != _BODY else 'further down' for w in where])}"
+    else:
+        said = ""
+    penalties = evidence.parts.penalties if evidence.parts is not None else {}
+    against = [g for g, v in penalties.items() if v]
+    also = f"; also reads as {_and(against)}, which counts against it" if against else ""
+    return f"names {_and(names)}{said}{also}"
+
+
+_BODY = "further down the article"
+_PLACES = (("title", "the headline"), ("lead", "the opening"), ("body", _BODY))
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def score_detail(entities: Sequence[str], score: float, evidence: Evidence) -> str:
+    """For the full report: 'United Kingdom, Poland, CAMM · score 0.87 (title 0.70, …)'."""
     parts = evidence.parts
     shown = []
     if parts is not None:
