@@ -288,19 +288,20 @@ def query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tup
     return columns, cur.fetchall()
 
 
-# Outbox: one row per (topic, period, recipient), committed before any email leaves.
-# pending -> sending -> sent | failed | unknown; only a commit of `sending` precedes an SMTP call.
+# Outbox: one row per (topic, period, channel, recipient), committed before any message leaves.
+# pending -> sending -> sent | failed | unknown; only a commit of `sending` precedes a send.
 
 _OUTBOX_COLUMNS = (
     "topic, period, recipient, status, attempts, last_code, last_error, message_id, subject, "
-    "created_at, updated_at, sent_at"
+    "created_at, updated_at, sent_at, channel"
 )
 _INTERRUPTED = "a run stopped while sending this message; the server may have accepted it"
+EMAIL = "email"  # the channel of every row written before channels existed
 
 
 @dataclass(frozen=True)
 class OutboxRow:
-    """One digest's delivery to one recipient."""
+    """One message's delivery to one recipient on one channel."""
 
     topic: str
     period: str
@@ -314,6 +315,7 @@ class OutboxRow:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    channel: str = EMAIL
 
 
 def outbox_claim(
@@ -324,33 +326,34 @@ def outbox_claim(
     subject: str,
     *,
     force: bool = False,
+    channel: str = EMAIL,
 ) -> list[OutboxRow]:
     """Rows for these recipients (→ Message-ID), new ones pending, interrupted sends unknown."""
     # `force` puts sent, failed and unknown rows back to pending; they keep their Message-ID so a
     # receiver that already has the message can recognise the duplicate.
     recipients = list(message_ids)
-    key = [topic, period, recipients]
+    key = [topic, period, channel, recipients]
     con.execute("BEGIN")
     try:
         con.execute(
-            "INSERT INTO outbox (topic, period, recipient, status, attempts, message_id, "
+            "INSERT INTO outbox (topic, period, channel, recipient, status, attempts, message_id, "
             "subject, created_at, updated_at) "
-            "SELECT ?, ?, unnest(?::VARCHAR[]), 'pending', 0, unnest(?::VARCHAR[]), ?, "
+            "SELECT ?, ?, ?, unnest(?::VARCHAR[]), 'pending', 0, unnest(?::VARCHAR[]), ?, "
             "now(), now() "
-            "ON CONFLICT (topic, period, recipient) DO NOTHING",
-            [topic, period, recipients, list(message_ids.values()), subject],
+            "ON CONFLICT (topic, period, channel, recipient) DO NOTHING",
+            [topic, period, channel, recipients, list(message_ids.values()), subject],
         )
         # Nobody commits `sending` and leaves it there unless the process died mid-send.
         con.execute(
             "UPDATE outbox SET status = 'unknown', last_error = ?, updated_at = now() "
-            "WHERE topic = ? AND period = ? AND list_contains(?, recipient) "
+            "WHERE topic = ? AND period = ? AND channel = ? AND list_contains(?, recipient) "
             "AND status = 'sending'",
             [_INTERRUPTED, *key],
         )
         if force:
             con.execute(
                 "UPDATE outbox SET status = 'pending', subject = ?, updated_at = now() "
-                "WHERE topic = ? AND period = ? AND list_contains(?, recipient) "
+                "WHERE topic = ? AND period = ? AND channel = ? AND list_contains(?, recipient) "
                 "AND status IN ('sent', 'failed', 'unknown')",
                 [subject, *key],
             )
@@ -358,19 +361,24 @@ def outbox_claim(
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    rows = {row.recipient: row for row in outbox_rows(con, topic, period)}
+    rows = {row.recipient: row for row in outbox_rows(con, topic, period, channel)}
     return [rows[r] for r in recipients]
 
 
 def outbox_begin(
-    con: duckdb.DuckDBPyConnection, topic: str, period: str, recipient: str
+    con: duckdb.DuckDBPyConnection,
+    topic: str,
+    period: str,
+    recipient: str,
+    *,
+    channel: str = EMAIL,
 ) -> int | None:
     """pending → sending, counting the attempt; None when the row is no longer pending."""
     found = con.execute(
         "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = now() "
-        "WHERE topic = ? AND period = ? AND recipient = ? AND status = 'pending' "
+        "WHERE topic = ? AND period = ? AND channel = ? AND recipient = ? AND status = 'pending' "
         "RETURNING attempts",
-        [topic, period, recipient],
+        [topic, period, channel, recipient],
     ).fetchall()
     return int(found[0][0]) if found else None
 
@@ -383,6 +391,8 @@ def outbox_mark(
     status: str,
     code: int | None,
     error: str | None,
+    *,
+    channel: str = EMAIL,
 ) -> None:
     """Record an attempt's outcome: sent, failed, unknown, or pending (to be tried again)."""
     if status not in ("pending", "sent", "failed", "unknown"):
@@ -390,19 +400,35 @@ def outbox_mark(
     con.execute(
         "UPDATE outbox SET status = ?, last_code = ?, last_error = ?, updated_at = now(), "
         "sent_at = CASE WHEN ? = 'sent' THEN now() ELSE sent_at END "
-        "WHERE topic = ? AND period = ? AND recipient = ?",
-        [status, code, error, status, topic, period, recipient],
+        "WHERE topic = ? AND period = ? AND channel = ? AND recipient = ?",
+        [status, code, error, status, topic, period, channel, recipient],
     )
 
 
 def outbox_rows(
-    con: duckdb.DuckDBPyConnection, topic: str | None = None, period: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    topic: str | None = None,
+    period: str | None = None,
+    channel: str | None = None,
 ) -> list[OutboxRow]:
-    """Outbox rows, optionally for one topic and period."""
+    """Outbox rows, optionally for one topic, period and channel."""
     cur = con.execute(
         f"SELECT {_OUTBOX_COLUMNS} FROM outbox "  # noqa: S608 (a constant column list)
         "WHERE (? IS NULL OR topic = ?) AND (? IS NULL OR period = ?) "
-        "ORDER BY topic, period, recipient",
-        [topic, topic, period, period],
+        "AND (? IS NULL OR channel = ?) "
+        "ORDER BY topic, period, channel, recipient",
+        [topic, topic, period, period, channel, channel],
     )
     return [OutboxRow(*row) for row in cur.fetchall()]
+
+
+def outbox_periods(
+    con: duckdb.DuckDBPyConnection, topic: str, prefix: str, channel: str
+) -> list[tuple[str, str]]:
+    """(period, status) of a channel's rows whose period starts with `prefix`."""
+    cur = con.execute(
+        "SELECT period, status FROM outbox WHERE topic = ? AND channel = ? "
+        "AND starts_with(period, ?) ORDER BY period",
+        [topic, channel, prefix],
+    )
+    return [(str(p), str(s)) for p, s in cur.fetchall()]
