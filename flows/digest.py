@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.collect import feed_health
-from flows.config import Settings, settings_for
+from flows.config import ChannelSettings, Settings, settings_for
 from flows.delivery import ranking
 from flows.delivery.period import Period, choose
 from flows.topic import Topic
@@ -119,6 +119,37 @@ def send_digest(
     return [{"recipient": r.recipient, "status": r.status, "detail": r.detail} for r in results]
 
 
+@task(name="chat-digest", task_run_name="chat {topic.id} {period.key}", cache_policy=NO_CACHE)
+def send_chat_digest(
+    settings: Settings,
+    channels: list[ChannelSettings],
+    topic: Topic,
+    period: Period,
+    digest: Digest,
+    force: bool,
+) -> list[dict[str, Any]]:
+    """The short chat version, once per (topic, period, channel) unless forced."""
+    from flows.delivery.chat import announce, trouble
+    from reports.chat import digest_message
+
+    base = getattr(settings.digest, "report_base_url", None)  # set when reports are hosted
+    link = f"{base.rstrip('/')}/{topic.id}/{period.key}.html" if base else None
+    results = announce(
+        settings.paths.db,
+        channels,
+        settings.fetch.private_allowlist(),
+        topic=topic.id,
+        period=period.key,
+        text=digest_message(digest, link),
+        force=force,
+        connect_timeout=settings.fetch.connect_timeout_seconds,
+        read_timeout=settings.fetch.timeout_seconds,
+    )
+    for line in trouble(results):
+        get_run_logger().warning("%s %s: %s", topic.id, period.key, line)
+    return [{"channel": r.channel, "status": r.status, "detail": r.detail} for r in results]
+
+
 @flow(name="digest")
 def digest(
     db: str | None = None,
@@ -152,6 +183,9 @@ def digest(
             entry["delivery"] = "not sent: empty week and digest.send_empty is false"
         else:
             entry["sent"] = send_digest(settings, topic, period, built, force)
+        chats = [c for c in settings.channels if c.wants("digest", topic.id)]
+        if chats and send and (built.stories or settings.digest.send_empty):
+            entry["channels"] = send_chat_digest(settings, chats, topic, period, built, force)
         log.info(
             "%s %s: %d stories → %s; %s",
             topic.id,
