@@ -179,7 +179,40 @@ async def _run(settings: Settings, collect: Collector) -> dict[str, Any]:
         saved = batches.save(paths, report.batch_name(), rows)
         report.finish(saved, articles, matches)
         log.info(report.summary_line())
-        return report.as_dict() | ({"fan_out": collected.handed} if collected.handed else {})
+        announced = await _announce(settings, articles, story_ids, matches, fetched, now)
+        return (
+            report.as_dict()
+            | ({"fan_out": collected.handed} if collected.handed else {})
+            | ({"channels": announced} if announced else {})
+        )
+
+
+async def _announce(
+    settings: Settings,
+    articles: Sequence[Article],
+    story_ids: dict[str, str],
+    matches: list[dict[str, Any]],
+    fetched: Sequence[FeedFetch],
+    now: datetime,
+) -> list[str]:
+    """Same-day alerts and health alarms, once the batch is saved; one line per channel trouble."""
+    if not settings.channels:
+        return []
+    from flows.delivery.notices import after_ingest
+
+    lines = await asyncio.to_thread(
+        after_ingest,
+        settings,
+        articles=articles,
+        story_ids=story_ids,
+        matches=matches,
+        feeds=[f.outcome for f in fetched],
+        not_failures=feed_health.NOT_FAILURES,
+        now=now,
+    )
+    for line in lines:
+        get_run_logger().warning(line)
+    return lines
 
 
 async def _fetch_feeds(

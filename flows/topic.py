@@ -93,6 +93,8 @@ class Topic(_Strict):
     groups: Annotated[dict[GroupName, str], Field(min_length=1)]  # group -> what it stands for
     rule: Rule
     entities: Annotated[tuple[Entity, ...], Field(min_length=1)]
+    # a story scoring at least this is announced the day it is found (channels with `alert`)
+    alert: Annotated[float, Field(gt=0, le=1)] | None = None
 
     @field_validator("rule")
     @classmethod
@@ -146,7 +148,8 @@ class Topic(_Strict):
     @cached_property
     def version(self) -> str:
         """A short hash of the profile's content: equal profiles share it, any edit changes it."""
-        content: dict[str, Any] = self.model_dump(mode="json")
+        # `alert` says who hears of a match, not what matches: it leaves the version alone.
+        content: dict[str, Any] = self.model_dump(mode="json", exclude={"alert"})
         text = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 

@@ -1,0 +1,217 @@
+"""Same-day alerts and health alarms: what an ingest run announces on the chat channels.
+
+Both go through the outbox, so each is sent once per channel whatever the number of runs:
+an alert is keyed by its story (topic, `story:<story_id>`), so later copies of the story do not
+alert again; a feed's alarm by the start of its failure (`feed-down:<feed>:<since>`), its
+recovery by the same start (`feed-up:…`), so a feed that fails again later is a new episode.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flows.config import ChannelSettings, Settings
+from flows.delivery.chat import announce, trouble
+from flows.delivery.outbox import DeliveryResult
+from reports.chat import ChatText, alert_message, health_message, when
+from warehouse import db, store
+from warehouse.records import Article, FeedOutcome
+
+log = logging.getLogger("newswatch.channels")
+
+HEALTH_TOPIC = "*"  # health is about the feeds, not one topic: its outbox rows use this topic
+# What to check, by a failure's class; the default points at the recorded error.
+_CHECK = {
+    "refused_address": "the feed's address is private or loopback; if it is yours, allow it "
+    "in fetch.allow_private_addresses in sources.yaml",
+    "timeout": "the site is slow or down; raise fetch.timeout_seconds if it is just slow",
+    "dns_error": "the host name does not resolve: check the feed URL and this machine's DNS",
+    "connect_error": "the site refuses connections: check the URL and this machine's network",
+    "tls_error": "the site's certificate cannot be verified: check the URL (https host name)",
+    "too_large": "the feed is larger than fetch.max_feed_bytes: raise it or use a smaller feed",
+    "not_a_feed": "the URL serves a page, not a feed: find the page's feed link",
+    "http_404": "the feed has moved or gone: find its new address and update sources.yaml",
+    "http_410": "the feed is gone: remove it from sources.yaml or find its replacement",
+    "http_401": "the site asks for a login: this feed needs credentials or another address",
+    "http_403": "the site refuses us (a bot wall?): try later, or mark the feed optional",
+}
+
+
+def what_to_check(status: str) -> str:
+    """One line of advice for a failure class."""
+    if status in _CHECK:
+        return _CHECK[status]
+    if status.startswith("http_5"):
+        return "the site's server is failing; it usually passes, otherwise tell the site"
+    return "see last_error in v_source_health (newswatch sql)"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A story worth announcing today: its best copy in this run."""
+
+    topic: str
+    story_id: str
+    title: str
+    url: str | None
+    source: str
+    score: float
+
+
+def alerts(
+    settings: Settings,
+    articles: Sequence[Article],
+    story_ids: Mapping[str, str],
+    matches: Iterable[Mapping[str, Any]],
+) -> list[Alert]:
+    """The run's matches at or above their topic's `alert` score, one per (topic, story)."""
+    thresholds = {t.id: t.alert for t in settings.topics if t.alert is not None}
+    by_key = {a.key: a for a in articles}
+    best: dict[tuple[str, str], Alert] = {}
+    for m in matches:
+        limit = thresholds.get(m["topic"])
+        article = by_key.get(m["article_key"])
+        if limit is None or article is None or not m["matched"] or m["score"] < limit:
+            continue
+        story = story_ids.get(article.key, article.key)
+        found = Alert(m["topic"], story, article.title, article.url, article.source, m["score"])
+        held = best.get((found.topic, story))
+        if held is None or found.score > held.score:
+            best[(found.topic, story)] = found
+    return sorted(best.values(), key=lambda a: (a.topic, -a.score))
+
+
+def after_ingest(
+    settings: Settings,
+    *,
+    articles: Sequence[Article],
+    story_ids: Mapping[str, str],
+    matches: Sequence[Mapping[str, Any]],
+    feeds: Sequence[FeedOutcome],
+    not_failures: frozenset[str],
+    now: datetime,
+) -> list[str]:
+    """Announce the run's alerts and health changes (its batch is saved); trouble lines."""
+    try:
+        return _after_ingest(settings, articles, story_ids, matches, feeds, not_failures, now)
+    except db.WarehouseError as exc:  # the batch is saved (or spooled); only the notices wait
+        return [f"channels: nothing announced: {exc}"]
+
+
+def _after_ingest(
+    settings: Settings,
+    articles: Sequence[Article],
+    story_ids: Mapping[str, str],
+    matches: Sequence[Mapping[str, Any]],
+    feeds: Sequence[FeedOutcome],
+    not_failures: frozenset[str],
+    now: datetime,
+) -> list[str]:
+    results: list[DeliveryResult] = []
+    names = {t.id: t.name for t in settings.topics}
+    for found in alerts(settings, articles, story_ids, matches):
+        chats = [c for c in settings.channels if c.wants("alert", found.topic)]
+        text = alert_message(names[found.topic], found.title, found.url, found.source, found.score)
+        results += _announce(settings, chats, found.topic, f"story:{found.story_id}", text)
+    if any(c.wants("health") for c in settings.channels):
+        results += health(settings, feeds, not_failures, now)
+    return trouble(results)
+
+
+def health(
+    settings: Settings, feeds: Sequence[FeedOutcome], not_failures: frozenset[str], now: datetime
+) -> list[DeliveryResult]:
+    """Feeds that crossed the line (one alarm if the whole run failed), and recoveries.
+
+    `not_failures`: the statuses that are no failure (flows.collect.feed_health.NOT_FAILURES).
+    """
+    chats = [c for c in settings.channels if c.wants("health")]
+    optional = {f.name for f in settings.feeds if f.optional}  # known to flap: never alarming
+    with db.read_connection(settings.paths.db) as con:
+        rows = [r for r in store.source_health(con) if r["source"] not in optional]
+        sent = {c.name: dict(store.outbox_periods(con, HEALTH_TOPIC, "", c.name)) for c in chats}
+    limit = timedelta(hours=settings.health.hours)
+    failing = [r for r in rows if r["last_status"] not in not_failures and r["last_status"]]
+    crossed = [
+        r
+        for r in failing
+        if r["consecutive_failures"] >= settings.health.failures
+        or (r["failing_since"] is not None and now - r["failing_since"] >= limit)
+    ]
+    whole_run = len(feeds) > 1 and all(f.status not in not_failures for f in feeds)
+    healthy = {r["source"] for r in rows if r["last_status"] in not_failures}
+    results: list[DeliveryResult] = []
+    for chat in chats:
+        for period, text in _health_notices(crossed, whole_run, healthy, sent[chat.name], now):
+            results += _announce(settings, [chat], HEALTH_TOPIC, period, text)
+    return results
+
+
+def _health_notices(
+    crossed: list[dict[str, Any]],
+    whole_run: bool,
+    healthy: set[str],
+    sent: Mapping[str, str],
+    now: datetime,
+) -> list[tuple[str, ChatText]]:
+    notices: list[tuple[str, ChatText]] = []
+    if whole_run and crossed:
+        since = min((r["failing_since"] or now) for r in crossed)
+        facts = [_fact(r) for r in crossed]
+        headline = f"every feed failed in the last run ({len(crossed)} past the alarm line)"
+        notices.append((f"all-feeds-down:{_stamp(since)}:*", health_message(headline, facts)))
+    else:
+        for r in crossed:
+            period = f"feed-down:{_stamp(r['failing_since'] or now)}:{r['source']}"
+            notices.append((period, health_message(f"feed failing: {r['source']}", [_fact(r)])))
+    # Recoveries: an alarm that went out (or may have) and whose feed answers again.
+    for period, status in sent.items():
+        kind, since, source = [*period.split(":", 2), "", ""][:3]
+        if status == "failed" or kind not in ("feed-down", "all-feeds-down"):
+            continue
+        up = period.replace("-down:", "-up:", 1)
+        if up in sent:
+            continue
+        if kind == "feed-down":
+            if source in healthy:
+                facts = [f"{source} answers again (it had been failing since {since} UTC)"]
+                notices.append((up, health_message(f"feed recovered: {source}", facts)))
+        elif healthy:
+            facts = [f"feeds answer again: {', '.join(sorted(healthy))}"]
+            notices.append((up, health_message("feeds recovered", facts)))
+    return notices
+
+
+def _stamp(moment: datetime) -> str:
+    """A failure's start as it appears in outbox keys (no colons: they separate the parts)."""
+    return f"{moment:%Y-%m-%dT%H%M%S}"
+
+
+def _fact(row: Mapping[str, Any]) -> str:
+    error = f" ({row['last_error']})" if row.get("last_error") else ""
+    return (
+        f"{row['source']}: {row['last_status']}{error}, failing since "
+        f"{when(row['failing_since'])}, {row['consecutive_failures']} runs in a row; "
+        f"check: {what_to_check(str(row['last_status']))}"
+    )
+
+
+def _announce(
+    settings: Settings, chats: list[ChannelSettings], topic: str, period: str, text: ChatText
+) -> list[DeliveryResult]:
+    if not chats:
+        return []
+    return announce(
+        settings.paths.db,
+        chats,
+        settings.fetch.private_allowlist(),
+        topic=topic,
+        period=period,
+        text=text,
+        connect_timeout=settings.fetch.connect_timeout_seconds,
+        read_timeout=settings.fetch.timeout_seconds,
+    )
