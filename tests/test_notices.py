@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import Iterator
@@ -25,7 +26,8 @@ from flows.config import (
     load_topics,
     redact,
 )
-from flows.delivery.notices import after_ingest, what_to_check
+from flows.delivery.notices import after_ingest, stale_ingest, what_to_check
+from flows.serve import watch_ingest
 from tests.conftest import ROOT
 from tests.test_mail import free_port
 from warehouse import db
@@ -209,3 +211,51 @@ def test_a_broken_receiver_is_one_line_and_the_run_goes_on(tmp_path: Path) -> No
 def test_every_alarm_says_what_to_check() -> None:
     assert "allow_private_addresses" in what_to_check("refused_address")
     assert "server" in what_to_check("http_503") and "v_source_health" in what_to_check("odd")
+
+
+def add_run(s: Settings, finished: datetime) -> None:
+    with db.write_connection(s.paths.db) as con:
+        con.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, 'ok', 3, 3, 0, 0, 0, 0)",
+            [finished.isoformat(), finished, finished],
+        )
+
+
+def test_serve_raises_one_alarm_when_no_ingest_completes_for_stale_hours(
+    tmp_path: Path, hook: HTTPServer
+) -> None:
+    s = settings(tmp_path, hook, "health")  # stale_hours: 6 by default
+    add_run(s, NOW - timedelta(hours=5))
+    assert stale_ingest(s, NOW - timedelta(days=1), NOW) == []
+    later = NOW + timedelta(hours=2)
+    assert len(stale_ingest(s, NOW - timedelta(days=1), later)) == 1
+    assert stale_ingest(s, NOW - timedelta(days=1), later + timedelta(hours=1)) == []
+    (alarm,) = posts(hook)
+    assert "ingest has stopped" in alarm["title"] and "7.0 hours" in alarm["message"]
+    add_run(s, later)  # ingest is back, then stalls again: a new alarm
+    stale_ingest(s, NOW, later + timedelta(hours=7))
+    assert len(hook.log) == 2
+
+
+def test_serve_watches_ingest_from_its_own_start(tmp_path: Path, hook: HTTPServer) -> None:
+    sources = tmp_path / "sources.yaml"
+    url = f"json://127.0.0.1:{hook.port}/hook/tok"
+    sources.write_text(
+        'fetch:\n  allow_private_addresses: ["127.0.0.1"]\n'
+        "health:\n  stale_hours: 0.0003\n"  # about one second
+        f"feeds:\n  - name: A\n    url: https://a.example/feed\nchannels:\n  - name: desk\n    url: {url}\n",
+        encoding="utf-8",
+    )
+    paths = Paths(sources, ROOT / "topics", tmp_path / "none.duckdb", tmp_path / "reports")
+
+    async def watch_briefly() -> None:
+        task = asyncio.create_task(watch_ingest(paths, every=0.5))
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if hook.log:
+                break
+        task.cancel()
+
+    asyncio.run(watch_briefly())
+    (alarm,) = posts(hook)
+    assert "none has completed yet" in alarm["message"]

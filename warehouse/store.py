@@ -432,3 +432,9 @@ def outbox_periods(
         [topic, channel, prefix],
     )
     return [(str(p), str(s)) for p, s in cur.fetchall()]
+
+
+def last_run_finished(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """When the last ingest run that got as far as saving its batch finished."""
+    found = con.execute("SELECT max(finished_at) FROM runs").fetchone()
+    return found[0] if found else None

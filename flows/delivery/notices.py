@@ -186,6 +186,33 @@ def _health_notices(
     return notices
 
 
+def stale_ingest(settings: Settings, watching_since: datetime, now: datetime) -> list[str]:
+    """With `serve`: one alarm when no ingest has completed for health.stale_hours."""
+    chats = [c for c in settings.channels if c.wants("health")]
+    if not chats:
+        return []
+    try:
+        with db.read_connection(settings.paths.db) as con:
+            last = store.last_run_finished(con)
+    except db.WarehouseError:  # no warehouse yet: nothing has completed since serve started
+        last = None
+    since = last or watching_since
+    if now - since < timedelta(hours=settings.health.stale_hours):
+        return []
+    done = f"the last completed at {when(last)}" if last else "none has completed yet"
+    facts = [
+        f"no ingest run has completed for {(now - since).total_seconds() / 3600:.1f} hours "
+        f"({done}); check: the Prefect UI for failed or late ingest runs, "
+        "the newswatch serve process and its log, and whether the warehouse is locked"
+    ]
+    text = health_message("ingest has stopped", facts)
+    try:
+        results = _announce(settings, chats, HEALTH_TOPIC, f"ingest-stale:{_stamp(since)}:*", text)
+    except db.WarehouseError as exc:
+        return [f"channels: the stale-ingest alarm was not sent: {exc}"]
+    return [r.detail for r in results if r.sent_now] + trouble(results)
+
+
 def _stamp(moment: datetime) -> str:
     """A failure's start as it appears in outbox keys (no colons: they separate the parts)."""
     return f"{moment:%Y-%m-%dT%H%M%S}"
