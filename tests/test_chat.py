@@ -225,3 +225,16 @@ def test_a_bad_channel_is_exit_2_naming_the_entry(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert "channels[0] ('team-chat')" in result.output and SECRET not in result.output
     assert not (tmp_path / "w.duckdb").exists()
+
+
+@pytest.mark.parametrize(("code", "status"), [(200, "sent"), (403, "failed"), (502, "pending")])
+def test_other_services_are_classified_the_same_way_ntfy_on_loopback(
+    tmp_path: Path, hook: HTTPServer, code: int, status: str
+) -> None:
+    hook.expect_request("/").respond_with_json({"id": "x"} if code == 200 else {}, status=code)
+    url = f"ntfy://127.0.0.1:{hook.port}/newswatch-{SECRET}"
+    (refused,) = send(tmp_path / "a", channel(url), allow=False)  # an IP host: checked too
+    assert refused.status == "pending" and hook.log == []
+    (result,) = send(tmp_path / "b", channel(url), retries=0)
+    assert result.status == status and len(hook.log) == 1
+    assert SECRET not in result.detail and result.recipient == "ntfy://127.0.0.1"
