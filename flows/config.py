@@ -429,11 +429,10 @@ def load_channels(
                 f"{missing[0]} with the service's URL or token (secrets live in the environment)"
             )
         url = _VAR.sub(lambda m: env[m.group(1)].strip(), entry.url).strip()
-        redacted = redact(url)
         problem = _apprise_problem(url)
         if problem:
-            raise ConfigError(f"{where}: {redacted or 'the URL'} {problem}")
-        channels.append(ChannelSettings(entry.name, url, redacted, entry.topics, entry.events))
+            raise ConfigError(f"{where}: {problem}")
+        channels.append(ChannelSettings(entry.name, url, redact(url), entry.topics, entry.events))
     return tuple(channels)
 
 
@@ -463,9 +462,9 @@ def _apprise_problem(url: str) -> str | None:
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     fix = "fix: write it as an Apprise URL, e.g. json://host/path, slack://…, ntfy://host/topic"
     if not scheme:
-        return f"is not a URL (no scheme://); {fix}"
+        return f"the URL has no scheme:// (a service name); {fix}"
     if scheme not in NotificationManager():  # type: ignore[no-untyped-call]  # untyped library
-        return f"names a service Apprise does not know ({scheme}://); {fix}"
+        return f"Apprise knows no service {scheme}://; {fix}"
     quiet = logging.getLogger("apprise")
     propagate, quiet.propagate = quiet.propagate, False
     try:
@@ -476,7 +475,7 @@ def _apprise_problem(url: str) -> str | None:
         quiet.propagate = propagate
     if service is None:
         return (
-            f"is malformed for {scheme}:// (Apprise cannot read its parts); fix: check the "
+            f"the {scheme}:// URL is malformed (Apprise cannot read its parts); fix: check the "
             "service's URL format in Apprise's documentation and the variable it comes from"
         )
     return None

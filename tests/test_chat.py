@@ -196,9 +196,9 @@ def test_channel_urls_come_from_the_environment_and_are_checked_at_start(tmp_pat
     (ok,) = load_channels(path, (ChannelEntry(**ENTRY),), (), env)
     assert ok.redacted == "slack://" and SECRET not in repr(ok) and ok.url.endswith(SECRET)
     for url, words in [
-        ("nosuch://x/" + SECRET, "does not know (nosuch://)"),
-        ("json:/broken", "not a URL"),
-        ("slack://", "malformed for slack://"),
+        ("nosuch://x/" + SECRET, "knows no service nosuch://"),
+        ("json:/broken", "no scheme://"),
+        ("slack://", "slack:// URL is malformed"),
     ]:
         with pytest.raises(ConfigError) as caught:
             load_channels(path, (ChannelEntry(**ENTRY),), (), {"HOOK": url})

@@ -186,16 +186,25 @@ def test_a_failing_feed_is_announced_once_when_it_crosses_the_line_and_once_when
 
 
 def test_a_run_in_which_every_feed_failed_is_one_alarm(tmp_path: Path, hook: HTTPServer) -> None:
-    s = settings(tmp_path, hook, "health")
-    since = NOW - timedelta(hours=30)
-    set_health(s, dict.fromkeys(FEEDS, ("dns_error", 5, since)))
+    s = settings(tmp_path, hook, "health")  # failures: 3
+    # A network outage: the feeds' own counters do not move, the runs reach no feed.
+    set_health(s, dict.fromkeys(FEEDS, ("dns_error", 0, None)))
     feeds = [outcome(name, "dns_error") for name in FEEDS]
+    add_run(s, NOW - timedelta(hours=3), ok=2)
+    for hours in (2, 1):
+        add_run(s, NOW - timedelta(hours=hours), ok=0)
+        run(s, feeds)
+    assert hook.log == []  # two failed runs: below the line
+    add_run(s, NOW, ok=0)
     run(s, feeds)
     run(s, feeds)
     (alarm,) = posts(hook)
-    assert "every feed failed" in alarm["title"]
-    assert all(name in alarm["message"] for name in FEEDS)
+    assert "every feed failed in the last 3 runs" in alarm["title"]
+    assert all(f"{name}: dns_error" in alarm["message"] for name in FEEDS)
+    assert "failing since 2026-11-20 09:00 UTC" in alarm["message"]
     set_health(s, dict.fromkeys(FEEDS, ("ok", 0, None)))
+    add_run(s, NOW + timedelta(hours=1), ok=3)
+    run(s, [outcome(name, "ok") for name in FEEDS])
     run(s, [outcome(name, "ok") for name in FEEDS])
     assert [p["title"] for p in posts(hook)][1:] == ["newswatch: feeds recovered"]
 
@@ -213,11 +222,11 @@ def test_every_alarm_says_what_to_check() -> None:
     assert "server" in what_to_check("http_503") and "v_source_health" in what_to_check("odd")
 
 
-def add_run(s: Settings, finished: datetime) -> None:
+def add_run(s: Settings, finished: datetime, ok: int = 3) -> None:
     with db.write_connection(s.paths.db) as con:
         con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, 'ok', 3, 3, 0, 0, 0, 0)",
-            [finished.isoformat(), finished, finished],
+            "INSERT INTO runs VALUES (?, ?, ?, 'ok', 3, ?, ?, 0, 0, 0)",
+            [finished.isoformat(), finished, finished, ok, 3 - ok],
         )
 
 

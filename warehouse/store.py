@@ -438,3 +438,19 @@ def last_run_finished(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """When the last ingest run that got as far as saving its batch finished."""
     found = con.execute("SELECT max(finished_at) FROM runs").fetchone()
     return found[0] if found else None
+
+
+def failed_run_streak(con: duckdb.DuckDBPyConnection) -> tuple[datetime | None, int]:
+    """Since when no ingest run has reached any feed, and how many runs that covers.
+
+    The start is the end of the last run with a feed that answered (or the first run's start
+    when none ever did); (None, 0) when the last run reached a feed or there are no runs.
+    """
+    found = con.execute(
+        "WITH good AS (SELECT max(finished_at) AS good_at FROM runs WHERE feeds_ok > 0) "
+        "SELECT coalesce(any_value(good.good_at), min(runs.started_at)), count(runs.run_id) "
+        "FROM good LEFT JOIN runs ON good.good_at IS NULL OR runs.finished_at > good.good_at"
+    ).fetchone()
+    if not found or not found[1]:
+        return None, 0
+    return found[0], int(found[1])

@@ -134,6 +134,7 @@ def health(
     with db.read_connection(settings.paths.db) as con:
         rows = [r for r in store.source_health(con) if r["source"] not in optional]
         sent = {c.name: dict(store.outbox_periods(con, HEALTH_TOPIC, "", c.name)) for c in chats}
+        since, runs = store.failed_run_streak(con)
     limit = timedelta(hours=settings.health.hours)
     failing = [r for r in rows if r["last_status"] not in not_failures and r["last_status"]]
     crossed = [
@@ -142,33 +143,32 @@ def health(
         if r["consecutive_failures"] >= settings.health.failures
         or (r["failing_since"] is not None and now - r["failing_since"] >= limit)
     ]
-    whole_run = len(feeds) > 1 and all(f.status not in not_failures for f in feeds)
-    healthy = {r["source"] for r in rows if r["last_status"] in not_failures}
-    results: list[DeliveryResult] = []
-    for chat in chats:
-        for period, text in _health_notices(crossed, whole_run, healthy, sent[chat.name], now):
-            results += _announce(settings, [chat], HEALTH_TOPIC, period, text)
-    return results
-
-
-def _health_notices(
-    crossed: list[dict[str, Any]],
-    whole_run: bool,
-    healthy: set[str],
-    sent: Mapping[str, str],
-    now: datetime,
-) -> list[tuple[str, ChatText]]:
     notices: list[tuple[str, ChatText]] = []
-    if whole_run and crossed:
-        since = min((r["failing_since"] or now) for r in crossed)
-        facts = [_fact(r) for r in crossed]
-        headline = f"every feed failed in the last run ({len(crossed)} past the alarm line)"
-        notices.append((f"all-feeds-down:{_stamp(since)}:*", health_message(headline, facts)))
+    # Healthy feeds are fetched every run (only failing ones back off), so a run whose feeds all
+    # failed reached none: one alarm for the streak of such runs. A network outage does not
+    # count against the feeds, so their own counters may not move at all.
+    everything = len(feeds) > 1 or len(settings.feeds) == 1
+    if feeds and everything and all(f.status not in not_failures for f in feeds):
+        if since is not None and (runs >= settings.health.failures or now - since >= limit):
+            facts = [_fact(r, since) for r in failing]
+            headline = f"every feed failed in the last {runs} run{'s' if runs > 1 else ''}"
+            period = f"all-feeds-down:{_stamp(since)}:*"
+            notices.append((period, health_message(headline, facts)))
     else:
         for r in crossed:
             period = f"feed-down:{_stamp(r['failing_since'] or now)}:{r['source']}"
             notices.append((period, health_message(f"feed failing: {r['source']}", [_fact(r)])))
-    # Recoveries: an alarm that went out (or may have) and whose feed answers again.
+    healthy = {r["source"] for r in rows if r["last_status"] in not_failures}
+    results: list[DeliveryResult] = []
+    for chat in chats:
+        for period, text in notices + _recoveries(healthy, sent[chat.name]):
+            results += _announce(settings, [chat], HEALTH_TOPIC, period, text)
+    return results
+
+
+def _recoveries(healthy: set[str], sent: Mapping[str, str]) -> list[tuple[str, ChatText]]:
+    """An alarm that went out (or may have) and whose feed, or any feed, answers again."""
+    notices: list[tuple[str, ChatText]] = []
     for period, status in sent.items():
         kind, since, source = [*period.split(":", 2), "", ""][:3]
         if status == "failed" or kind not in ("feed-down", "all-feeds-down"):
@@ -218,11 +218,13 @@ def _stamp(moment: datetime) -> str:
     return f"{moment:%Y-%m-%dT%H%M%S}"
 
 
-def _fact(row: Mapping[str, Any]) -> str:
+def _fact(row: Mapping[str, Any], since: datetime | None = None) -> str:
     error = f" ({row['last_error']})" if row.get("last_error") else ""
+    runs = row["consecutive_failures"]
+    count = f", {runs} runs in a row" if runs else ""
     return (
         f"{row['source']}: {row['last_status']}{error}, failing since "
-        f"{when(row['failing_since'])}, {row['consecutive_failures']} runs in a row; "
+        f"{when(row['failing_since'] or since)}{count}; "
         f"check: {what_to_check(str(row['last_status']))}"
     )
 
