@@ -186,13 +186,15 @@ def digest(
         chats = [c for c in settings.channels if c.wants("digest", topic.id)]
         if chats and send and (built.stories or settings.digest.send_empty):
             entry["channels"] = send_chat_digest(settings, chats, topic, period, built, force)
+        chat = "; ".join(f"{c['channel']}: {c['status']}" for c in entry.get("channels", []))
         log.info(
-            "%s %s: %d stories → %s; %s",
+            "%s %s: %d stories → %s; %s%s",
             topic.id,
             period.key,
             len(built.stories),
             files[0],
             entry.get("delivery") or entry.get("sent"),
+            f"; channels: {chat}" if chat else "",
         )
         out["topics"].append(entry)
     return out

@@ -268,3 +268,31 @@ def test_serve_watches_ingest_from_its_own_start(tmp_path: Path, hook: HTTPServe
     asyncio.run(watch_briefly())
     (alarm,) = posts(hook)
     assert "none has completed yet" in alarm["message"]
+
+
+def test_an_alert_the_receiver_missed_is_sent_by_the_next_run(tmp_path: Path) -> None:
+    down = HTTPServer(host="127.0.0.1", port=free_port(), threaded=True)
+    down.expect_request("/hook/tok").respond_with_data("busy", status=503)
+    down.start()
+    s = settings(tmp_path, down)
+    with db.write_connection(s.paths.db) as con:  # the run's batch, as saved before alerting
+        con.execute(
+            "INSERT INTO articles (key, url, source, feed_url, title, first_seen_at, extraction, "
+            "page_status, content_hash, story_id, run_id) VALUES ('a1', 'https://news.example/a1', "
+            "'Gazette', 'https://gazette.example/feed', 'Treaty signed', now(), 'title', 'ok', "
+            "'h', 'story-1', 'r1')"
+        )
+        con.execute(
+            "INSERT INTO matches VALUES ('uk-poland-defence', 'a1', 0.9, true, [], '{}', 'v', now())"
+        )
+    args = {"articles": [article("a1")], "story_ids": {"a1": "story-1"}}
+    (line,) = run(s, matches=[match("a1", 0.9)], **args)
+    assert "pending" in line and "503" in line
+    down.clear()
+    down.expect_request("/hook/tok").respond_with_data("ok")
+    assert run(s) == []  # nothing new in this run: the waiting alert goes out
+    assert run(s) == []
+    down.stop()
+    assert [p["message"].splitlines()[0] for p in posts(down)] == [
+        "Treaty signed — Gazette (score 0.90)"
+    ]

@@ -454,3 +454,15 @@ def failed_run_streak(con: duckdb.DuckDBPyConnection) -> tuple[datetime | None, 
     if not found or not found[1]:
         return None, 0
     return found[0], int(found[1])
+
+
+def story_best_match(
+    con: duckdb.DuckDBPyConnection, topic: str, story_id: str
+) -> tuple[str, str | None, str, float] | None:
+    """(title, url, source, score) of a story's highest-scoring matched copy for a topic."""
+    found = con.execute(
+        "SELECT title, url, source, score FROM v_matches WHERE topic = ? AND story_id = ? "
+        "ORDER BY score DESC, first_seen_at LIMIT 1",
+        [topic, story_id],
+    ).fetchone()
+    return (str(found[0]), found[1], str(found[2]), float(found[3])) if found else None

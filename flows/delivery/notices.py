@@ -111,7 +111,7 @@ def _after_ingest(
     not_failures: frozenset[str],
     now: datetime,
 ) -> list[str]:
-    results: list[DeliveryResult] = []
+    results = _pending_alerts(settings)
     names = {t.id: t.name for t in settings.topics}
     for found in alerts(settings, articles, story_ids, matches):
         chats = [c for c in settings.channels if c.wants("alert", found.topic)]
@@ -120,6 +120,25 @@ def _after_ingest(
     if any(c.wants("health") for c in settings.channels):
         results += health(settings, feeds, not_failures, now)
     return trouble(results)
+
+
+def _pending_alerts(settings: Settings) -> list[DeliveryResult]:
+    """Alerts an earlier run could not deliver (the receiver was down): tried again."""
+    waiting: list[tuple[ChannelSettings, str, str, ChatText]] = []
+    with db.read_connection(settings.paths.db) as con:
+        for topic in (t for t in settings.topics if t.alert is not None):
+            for chat in (c for c in settings.channels if c.wants("alert", topic.id)):
+                for period, status in store.outbox_periods(con, topic.id, "story:", chat.name):
+                    if status != "pending":
+                        continue
+                    best = store.story_best_match(con, topic.id, period.removeprefix("story:"))
+                    if best is not None:
+                        text = alert_message(topic.name, *best)
+                        waiting.append((chat, topic.id, period, text))
+    results: list[DeliveryResult] = []
+    for chat, topic_id, period, text in waiting:
+        results += _announce(settings, [chat], topic_id, period, text)
+    return results
 
 
 def health(
