@@ -6,8 +6,9 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -156,12 +157,35 @@ class FeedSettings(_Strict):
         return value.strip()
 
 
+Event = Literal["digest", "alert", "health"]
+EVENTS: tuple[Event, ...] = ("digest", "alert", "health")
+
+
+class ChannelEntry(_Strict):
+    """One chat or webhook channel; an item of `channels:` in sources.yaml (URL not expanded)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\s:]([^:]*[^\s:])?$")]
+    url: Annotated[str, Field(min_length=1)]  # an Apprise URL; ${VAR} comes from the environment
+    topics: tuple[str, ...] | None = None  # default: every topic
+    events: Annotated[tuple[Event, ...], Field(min_length=1)] = EVENTS
+
+
+class HealthSettings(_Strict):
+    """When a failing feed or a stalled schedule is announced; `health:` in sources.yaml."""
+
+    failures: Annotated[int, Field(ge=1, le=10_000)] = 3  # consecutive failed runs, or ...
+    hours: Annotated[float, Field(gt=0, le=24 * 365)] = 24.0  # ... failing for this long
+    stale_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 6.0  # serve: no completed ingest
+
+
 class SourcesFile(_Strict):
     """The whole of sources.yaml."""
 
     fetch: FetchSettings = FetchSettings()
     extract: ExtractSettings = ExtractSettings()
     digest: DigestSettings = DigestSettings()
+    health: HealthSettings = HealthSettings()
+    channels: tuple[ChannelEntry, ...] = ()
     topics: tuple[str, ...] | None = None  # topic ids to apply; default: every file in topics/
     feeds: tuple[FeedSettings, ...]
 
@@ -174,6 +198,13 @@ class SourcesFile(_Strict):
                 if value in seen:
                     raise ValueError(f"two feeds have the {attr} {value!r}; each must be unique")
                 seen.add(value)
+        names = [c.name for c in self.channels]
+        for name in names:
+            if names.count(name) > 1 or name == "email":
+                raise ValueError(
+                    f"channel name {name!r} is used twice or is reserved ('email'); "
+                    "each channel needs its own name"
+                )
         return self
 
 
@@ -191,6 +222,26 @@ class SmtpSettings:
 
     def __repr__(self) -> str:  # keep the password out of any log line or traceback
         return f"SmtpSettings(host={self.host!r}, port={self.port}, security={self.security!r})"
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """A channel ready to use: its URL expanded from the environment (a secret: never shown)."""
+
+    name: str
+    url: str  # never logged, never stored: use `redacted`
+    redacted: str  # scheme and host only, e.g. json://hooks.example.org or slack://
+    topics: tuple[str, ...] | None
+    events: tuple[Event, ...]
+
+    def __repr__(self) -> str:  # keep the URL's tokens out of any log line or traceback
+        return f"ChannelSettings(name={self.name!r}, url={self.redacted!r})"
+
+    def wants(self, event: Event, topic: str | None = None) -> bool:
+        """Whether this channel carries `event` (for `topic`, when the event has one)."""
+        if event not in self.events:
+            return False
+        return topic is None or self.topics is None or topic in self.topics
 
 
 @dataclass(frozen=True)
@@ -219,6 +270,8 @@ class Settings:
     feeds: tuple[FeedSettings, ...]
     topics: tuple[Topic, ...]
     smtp: SmtpSettings | None
+    health: HealthSettings = field(default_factory=HealthSettings)
+    channels: tuple[ChannelSettings, ...] = ()
 
 
 def resolve_paths(
@@ -256,6 +309,8 @@ def load_settings(paths: Paths, env: Mapping[str, str] | None = None) -> Setting
         feeds=tuple(f for f in sources.feeds if f.enabled),
         topics=topics,
         smtp=load_smtp(env),
+        health=sources.health,
+        channels=load_channels(paths.sources, sources.channels, topics, env),
     )
 
 
@@ -379,6 +434,93 @@ def load_smtp(env: Mapping[str, str]) -> SmtpSettings | None:
         sender=sender,
         recipients=recipients,
     )
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Schemes whose host is a machine's name (not a token): shown as scheme://host, else scheme://.
+_HOST_SCHEMES = frozenset(
+    {
+        *("json", "jsons", "form", "forms", "xml", "xmls", "ntfy", "ntfys", "matrix"),
+        *("matrixs", "gotify", "gotifys", "apprise", "apprises", "mmost", "mmosts", "rocket"),
+        "rockets",
+    }
+)
+
+
+def load_channels(
+    path: Path,
+    entries: tuple[ChannelEntry, ...],
+    topics: tuple[Topic, ...],
+    env: Mapping[str, str],
+) -> tuple[ChannelSettings, ...]:
+    """Expand each channel's ${VAR}s and check that Apprise knows the service (no network)."""
+    known = {t.id for t in topics}
+    channels = []
+    for index, entry in enumerate(entries):
+        where = f"{path}: channels[{index}] ({entry.name!r})"
+        unknown = [t for t in entry.topics or () if t not in known]
+        if unknown:
+            raise ConfigError(
+                f"{where}: topic {unknown[0]!r} is not loaded; fix: use one of "
+                f"{', '.join(sorted(known))}, or drop `topics:` for every topic"
+            )
+        missing = [v for v in _VAR.findall(entry.url) if not env.get(v, "").strip()]
+        if missing:
+            raise ConfigError(
+                f"{where}: the URL needs ${{{missing[0]}}}, which is not set; fix: export "
+                f"{missing[0]} with the service's URL or token (secrets live in the environment)"
+            )
+        url = _VAR.sub(lambda m: env[m.group(1)].strip(), entry.url).strip()
+        problem = _apprise_problem(url)
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
+        channels.append(ChannelSettings(entry.name, url, redact(url), entry.topics, entry.events))
+    return tuple(channels)
+
+
+def redact(url: str) -> str:
+    """scheme://host for services addressed by host name, scheme:// for token-only services."""
+    from urllib.parse import urlsplit
+
+    scheme, sep, _ = url.partition("://")
+    if not sep or not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme.lower()):
+        return ""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    if scheme.lower() not in _HOST_SCHEMES or not re.fullmatch(r"[A-Za-z0-9.:\[\]-]+", host):
+        host = ""
+    return f"{scheme.lower()}://{host}"
+
+
+def _apprise_problem(url: str) -> str | None:
+    """Why Apprise cannot use this URL, without echoing it (its tokens are secrets)."""
+    import logging
+
+    import apprise
+    from apprise.manager_plugins import NotificationManager
+
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    fix = "fix: write it as an Apprise URL, e.g. json://host/path, slack://…, ntfy://host/topic"
+    if not scheme:
+        return f"the URL has no scheme:// (a service name); {fix}"
+    if scheme not in NotificationManager():  # type: ignore[no-untyped-call]  # untyped library
+        return f"Apprise knows no service {scheme}://; {fix}"
+    quiet = logging.getLogger("apprise")
+    propagate, quiet.propagate = quiet.propagate, False
+    try:
+        # Its messages may quote the URL: captured and dropped.
+        with apprise.LogCapture(level=logging.DEBUG):  # type: ignore[no-untyped-call]
+            service = apprise.Apprise.instantiate(url)
+    finally:
+        quiet.propagate = propagate
+    if service is None:
+        return (
+            f"the {scheme}:// URL is malformed (Apprise cannot read its parts); fix: check the "
+            "service's URL format in Apprise's documentation and the variable it comes from"
+        )
+    return None
 
 
 # libyaml's loader reads the topic profile (1,500 aliases) in ~30 ms instead of ~300 ms, and

@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.collect import feed_health
 from flows.collect.lifeline import follow_serve
-from flows.config import Settings, settings_for
+from flows.config import ChannelSettings, Settings, settings_for
 from flows.delivery import ranking
 from flows.delivery.period import Period, choose, last_complete_week, weeks_to
 from flows.topic import Topic
@@ -140,6 +140,37 @@ def send_digest(
     return [{"recipient": r.recipient, "status": r.status, "detail": r.detail} for r in results]
 
 
+@task(name="chat-digest", task_run_name="chat {topic.id} {period.key}", cache_policy=NO_CACHE)
+def send_chat_digest(
+    settings: Settings,
+    channels: list[ChannelSettings],
+    topic: Topic,
+    period: Period,
+    digest: Digest,
+    force: bool,
+) -> list[dict[str, Any]]:
+    """The short chat version, once per (topic, period, channel) unless forced."""
+    from flows.delivery.chat import announce, trouble
+    from reports.chat import digest_message
+
+    base = getattr(settings.digest, "report_base_url", None)  # set when reports are hosted
+    link = f"{base.rstrip('/')}/{topic.id}/{period.key}.html" if base else None
+    results = announce(
+        settings.paths.db,
+        channels,
+        settings.fetch.private_allowlist(),
+        topic=topic.id,
+        period=period.key,
+        text=digest_message(digest, link),
+        force=force,
+        connect_timeout=settings.fetch.connect_timeout_seconds,
+        read_timeout=settings.fetch.timeout_seconds,
+    )
+    for line in trouble(results):
+        get_run_logger().warning("%s %s: %s", topic.id, period.key, line)
+    return [{"channel": r.channel, "status": r.status, "detail": r.detail} for r in results]
+
+
 @flow(name="digest")
 def digest(
     db: str | None = None,
@@ -171,21 +202,23 @@ def digest(
     for topic in settings.topics:
         entries = [_digest_one(settings, topic, period, now, send and not recent, force)]
         if recent:
-            if send and settings.smtp is not None:
+            if send and (settings.smtp is not None or settings.channels):
                 entries[0]["delivery"] = (
-                    f"for reading only; emails go out for complete weeks ({sending.key} below)"
+                    f"for reading only; digests go out for complete weeks ({sending.key} below)"
                 )
                 entries.append(_digest_one(settings, topic, sending, now, True, force))
             elif send:
                 entries[0]["delivery"] = _NO_SMTP
         for entry in entries:
+            chat = "; ".join(f"{c['channel']}: {c['status']}" for c in entry.get("channels", []))
             log.info(
-                "%s %s: %d stories → %s; %s",
+                "%s %s: %d stories → %s; %s%s",
                 topic.id,
                 entry["period"],
                 entry["stories"],
                 entry["files"][0],
                 entry.get("delivery") or entry.get("sent"),
+                f"; channels: {chat}" if chat else "",
             )
         out["topics"].extend(entries)
     return out
@@ -215,4 +248,7 @@ def _digest_one(
         entry["delivery"] = "not sent: empty week and digest.send_empty is false"
     else:
         entry["sent"] = send_digest(settings, topic, period, built, force)
+    chats = [c for c in settings.channels if c.wants("digest", topic.id)]
+    if chats and send and (built.stories or settings.digest.send_empty):
+        entry["channels"] = send_chat_digest(settings, chats, topic, period, built, force)
     return entry

@@ -209,10 +209,13 @@ async def _run(
         report.finish(saved, batch)
         log.info(report.summary_line())
         feeds = _match_feeds(settings, now)
+        story_ids = {row.key: row.story_id for row in stored}
+        announced = await _announce(settings, articles, story_ids, matches, fetched, now)
         return (
             report.as_dict()
             | {"match_feeds": feeds}
             | ({"fan_out": collection.runs} if collection.runs else {})
+            | ({"channels": announced} if announced else {})
         )
 
 
@@ -228,6 +231,34 @@ def _match_feeds(settings: Settings, now: datetime) -> list[str] | str:
         return f"not written: {exc}"
     get_run_logger().info("matches feed: %s", ", ".join(written))
     return written
+
+
+async def _announce(
+    settings: Settings,
+    articles: Sequence[Article],
+    story_ids: dict[str, str],
+    matches: Sequence[MatchRow],
+    fetched: Sequence[FeedFetch],
+    now: datetime,
+) -> list[str]:
+    """Same-day alerts and health alarms, once the batch is saved; one line per channel trouble."""
+    if not settings.channels:
+        return []
+    from flows.delivery.notices import after_ingest
+
+    lines = await asyncio.to_thread(
+        after_ingest,
+        settings,
+        articles=articles,
+        story_ids=story_ids,
+        matches=matches,
+        feeds=[f.outcome for f in fetched],
+        not_failures=feed_health.NOT_FAILURES,
+        now=now,
+    )
+    for line in lines:
+        get_run_logger().warning(line)
+    return lines
 
 
 async def _fetch_feeds(

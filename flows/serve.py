@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 DEFAULT_PORT = 4200
 DEPLOYMENT_NAME = "newswatch"  # served as ingest/newswatch and digest/newswatch
 CRON_FIELDS = "minute hour day-of-month month day-of-week"
+WATCH_SECONDS = 600.0  # how often `serve` checks that ingest runs still complete
 
 
 class ServeError(Exception):
@@ -199,7 +200,7 @@ def serve(paths: Paths, schedules: Schedules, *, limit_seconds: float | None = N
             deps = deployments(paths, schedules)
             import asyncio
 
-            asyncio.run(_run(deps, schedules, limit_seconds))
+            asyncio.run(_run(deps, schedules, limit_seconds, paths))
     except KeyboardInterrupt:
         print("newswatch serve: stopped", flush=True)
     finally:
@@ -226,7 +227,10 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 async def _run(
-    deps: list[RunnerDeployment], schedules: Schedules, limit_seconds: float | None
+    deps: list[RunnerDeployment],
+    schedules: Schedules,
+    limit_seconds: float | None,
+    paths: Paths | None = None,
 ) -> None:
     import asyncio
 
@@ -254,11 +258,33 @@ async def _run(
         await runner.astop()
 
     stopper = None if limit_seconds is None else asyncio.create_task(stop_after(limit_seconds))
+    watcher = None if paths is None else asyncio.create_task(watch_ingest(paths))
     try:
         await runner.start()
     finally:
-        if stopper is not None:
-            stopper.cancel()
+        for task in (stopper, watcher):
+            if task is not None:
+                task.cancel()
+
+
+async def watch_ingest(paths: Paths, every: float = WATCH_SECONDS) -> None:
+    """Raise one health alarm when no ingest has completed for health.stale_hours."""
+    import asyncio
+
+    from flows.config import load_settings
+    from flows.delivery.notices import stale_ingest
+
+    started = datetime.now(UTC)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            settings = load_settings(paths)  # read each time: an edited file counts from now on
+        except ConfigError as exc:
+            print(f"newswatch serve: stale-ingest check skipped: {exc}", flush=True)
+            continue
+        lines = await asyncio.to_thread(stale_ingest, settings, started, datetime.now(UTC))
+        for line in lines:
+            print(f"newswatch serve: {line}", flush=True)
 
 
 async def cancel_missed_runs(deployment_id: UUID, *, keep: int = 1) -> int:

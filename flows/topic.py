@@ -206,6 +206,8 @@ class Topic(_Strict):
     rule: Rule
     entities: Annotated[tuple[Entity, ...], Field(min_length=1)]
     mutes: Mutes = Mutes()
+    # a story scoring at least this is announced the day it is found (channels with `alert`)
+    alert: Annotated[float, Field(gt=0, le=1)] | None = None
 
     @field_validator("rule")
     @classmethod
@@ -277,7 +279,8 @@ class Topic(_Strict):
     @cached_property
     def version(self) -> str:
         """A short hash of the profile's content: equal profiles share it, any edit changes it."""
-        content: dict[str, Any] = self.model_dump(mode="json")
+        # `alert` says who hears of a match, not what matches: it leaves the version alone.
+        content: dict[str, Any] = self.model_dump(mode="json", exclude={"alert"})
         if content["mutes"] == Mutes().model_dump(mode="json"):  # versions from before mutes
             del content["mutes"]
         for entity in content["entities"]:  # where the seed said it changes no verdict

@@ -340,19 +340,20 @@ def export_query(con: duckdb.DuckDBPyConnection, sql: str, tmp: Path, fmt: str) 
     return int(row[0]) if row else 0
 
 
-# Outbox: one row per (topic, period, recipient), committed before any email leaves.
-# pending -> sending -> sent | failed | unknown; only a commit of `sending` precedes an SMTP call.
+# Outbox: one row per (topic, period, channel, recipient), committed before any message leaves.
+# pending -> sending -> sent | failed | unknown; only a commit of `sending` precedes a send.
 
 _OUTBOX_COLUMNS = (
     "topic, period, recipient, status, attempts, last_code, last_error, message_id, subject, "
-    "created_at, updated_at, sent_at"
+    "created_at, updated_at, sent_at, channel"
 )
 _INTERRUPTED = "a run stopped while sending this message; the server may have accepted it"
+EMAIL = "email"  # the channel of every row written before channels existed
 
 
 @dataclass(frozen=True)
 class OutboxRow:
-    """One digest's delivery to one recipient."""
+    """One message's delivery to one recipient on one channel."""
 
     topic: str
     period: str
@@ -366,6 +367,7 @@ class OutboxRow:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    channel: str = EMAIL
 
 
 def outbox_claim(
@@ -376,33 +378,34 @@ def outbox_claim(
     subject: str,
     *,
     force: bool = False,
+    channel: str = EMAIL,
 ) -> list[OutboxRow]:
     """Rows for these recipients (→ Message-ID), new ones pending, interrupted sends unknown."""
     # `force` puts sent, failed and unknown rows back to pending; they keep their Message-ID so a
     # receiver that already has the message can recognise the duplicate.
     recipients = list(message_ids)
-    key = [topic, period, recipients]
+    key = [topic, period, channel, recipients]
     con.execute("BEGIN")
     try:
         con.execute(
-            "INSERT INTO outbox (topic, period, recipient, status, attempts, message_id, "
+            "INSERT INTO outbox (topic, period, channel, recipient, status, attempts, message_id, "
             "subject, created_at, updated_at) "
-            "SELECT ?, ?, unnest(?::VARCHAR[]), 'pending', 0, unnest(?::VARCHAR[]), ?, "
+            "SELECT ?, ?, ?, unnest(?::VARCHAR[]), 'pending', 0, unnest(?::VARCHAR[]), ?, "
             "now(), now() "
-            "ON CONFLICT (topic, period, recipient) DO NOTHING",
-            [topic, period, recipients, list(message_ids.values()), subject],
+            "ON CONFLICT (topic, period, channel, recipient) DO NOTHING",
+            [topic, period, channel, recipients, list(message_ids.values()), subject],
         )
         # Nobody commits `sending` and leaves it there unless the process died mid-send.
         con.execute(
             "UPDATE outbox SET status = 'unknown', last_error = ?, updated_at = now() "
-            "WHERE topic = ? AND period = ? AND list_contains(?, recipient) "
+            "WHERE topic = ? AND period = ? AND channel = ? AND list_contains(?, recipient) "
             "AND status = 'sending'",
             [_INTERRUPTED, *key],
         )
         if force:
             con.execute(
                 "UPDATE outbox SET status = 'pending', subject = ?, updated_at = now() "
-                "WHERE topic = ? AND period = ? AND list_contains(?, recipient) "
+                "WHERE topic = ? AND period = ? AND channel = ? AND list_contains(?, recipient) "
                 "AND status IN ('sent', 'failed', 'unknown')",
                 [subject, *key],
             )
@@ -410,19 +413,24 @@ def outbox_claim(
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    rows = {row.recipient: row for row in outbox_rows(con, topic, period)}
+    rows = {row.recipient: row for row in outbox_rows(con, topic, period, channel)}
     return [rows[r] for r in recipients]
 
 
 def outbox_begin(
-    con: duckdb.DuckDBPyConnection, topic: str, period: str, recipient: str
+    con: duckdb.DuckDBPyConnection,
+    topic: str,
+    period: str,
+    recipient: str,
+    *,
+    channel: str = EMAIL,
 ) -> int | None:
     """pending → sending, counting the attempt; None when the row is no longer pending."""
     found = con.execute(
         "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = now() "
-        "WHERE topic = ? AND period = ? AND recipient = ? AND status = 'pending' "
+        "WHERE topic = ? AND period = ? AND channel = ? AND recipient = ? AND status = 'pending' "
         "RETURNING attempts",
-        [topic, period, recipient],
+        [topic, period, channel, recipient],
     ).fetchall()
     return int(found[0][0]) if found else None
 
@@ -435,6 +443,8 @@ def outbox_mark(
     status: str,
     code: int | None,
     error: str | None,
+    *,
+    channel: str = EMAIL,
 ) -> None:
     """Record an attempt's outcome: sent, failed, unknown, or pending (to be tried again)."""
     if status not in ("pending", "sent", "failed", "unknown"):
@@ -442,19 +452,69 @@ def outbox_mark(
     con.execute(
         "UPDATE outbox SET status = ?, last_code = ?, last_error = ?, updated_at = now(), "
         "sent_at = CASE WHEN ? = 'sent' THEN now() ELSE sent_at END "
-        "WHERE topic = ? AND period = ? AND recipient = ?",
-        [status, code, error, status, topic, period, recipient],
+        "WHERE topic = ? AND period = ? AND channel = ? AND recipient = ?",
+        [status, code, error, status, topic, period, channel, recipient],
     )
 
 
 def outbox_rows(
-    con: duckdb.DuckDBPyConnection, topic: str | None = None, period: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    topic: str | None = None,
+    period: str | None = None,
+    channel: str | None = None,
 ) -> list[OutboxRow]:
-    """Outbox rows, optionally for one topic and period."""
+    """Outbox rows, optionally for one topic, period and channel."""
     cur = con.execute(
         f"SELECT {_OUTBOX_COLUMNS} FROM outbox "  # noqa: S608 (a constant column list)
         "WHERE (? IS NULL OR topic = ?) AND (? IS NULL OR period = ?) "
-        "ORDER BY topic, period, recipient",
-        [topic, topic, period, period],
+        "AND (? IS NULL OR channel = ?) "
+        "ORDER BY topic, period, channel, recipient",
+        [topic, topic, period, period, channel, channel],
     )
     return [OutboxRow(*row) for row in cur.fetchall()]
+
+
+def outbox_periods(
+    con: duckdb.DuckDBPyConnection, topic: str, prefix: str, channel: str
+) -> list[tuple[str, str]]:
+    """(period, status) of a channel's rows whose period starts with `prefix`."""
+    cur = con.execute(
+        "SELECT period, status FROM outbox WHERE topic = ? AND channel = ? "
+        "AND starts_with(period, ?) ORDER BY period",
+        [topic, channel, prefix],
+    )
+    return [(str(p), str(s)) for p, s in cur.fetchall()]
+
+
+def last_run_finished(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """When the last ingest run that got as far as saving its batch finished."""
+    found = con.execute("SELECT max(finished_at) FROM runs").fetchone()
+    return found[0] if found else None
+
+
+def failed_run_streak(con: duckdb.DuckDBPyConnection) -> tuple[datetime | None, int]:
+    """Since when no ingest run has reached any feed, and how many runs that covers.
+
+    The start is the end of the last run with a feed that answered (or the first run's start
+    when none ever did); (None, 0) when the last run reached a feed or there are no runs.
+    """
+    found = con.execute(
+        "WITH good AS (SELECT max(finished_at) AS good_at FROM runs WHERE feeds_ok > 0) "
+        "SELECT coalesce(any_value(good.good_at), min(runs.started_at)), count(runs.run_id) "
+        "FROM good LEFT JOIN runs ON good.good_at IS NULL OR runs.finished_at > good.good_at"
+    ).fetchone()
+    if not found or not found[1]:
+        return None, 0
+    return found[0], int(found[1])
+
+
+def story_best_match(
+    con: duckdb.DuckDBPyConnection, topic: str, story_id: str
+) -> tuple[str, str | None, str, float] | None:
+    """(title, url, source, score) of a story's highest-scoring matched copy for a topic."""
+    found = con.execute(
+        "SELECT title, url, source, score FROM v_matches WHERE topic = ? AND story_id = ? "
+        "ORDER BY score DESC, first_seen_at LIMIT 1",
+        [topic, story_id],
+    ).fetchone()
+    return (str(found[0]), found[1], str(found[2]), float(found[3])) if found else None

@@ -22,7 +22,8 @@ WHERE s.active;
 
 CREATE OR REPLACE VIEW v_digests AS
 SELECT o.topic, o.period, o.recipient, o.status, o.sent_at, o.message_id,
-       o.attempts, o.last_error, o.last_code, o.subject, o.created_at, o.updated_at
+       o.attempts, o.last_error, o.last_code, o.subject, o.created_at, o.updated_at,
+       o.channel
 FROM outbox o;
 
 -- The verdict in force per (topic, article): the latest; earlier ones stay in `labels`.

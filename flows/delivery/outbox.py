@@ -1,55 +1,49 @@
-"""Exactly-once digest delivery: the outbox state machine around reports.mail."""
+"""Exactly-once delivery: the outbox state machine around any channel (flows.delivery.channels)."""
 
-# (new) → pending ──commit──► sending ──SMTP──► sent      250
-#            ▲                   │      ├────► failed    5xx for this message (--force resends)
-#            └── 4xx, or nothing ┘      └────► unknown   connection lost after the message went out
+# (new) → pending ──commit──► sending ──send──► sent      accepted (SMTP 250, HTTP 2xx)
+#            ▲                   │      ├────► failed    refused for good (--force resends)
+#            └── retry, or not   ┘      └────► unknown   lost after the message went out
 #                offered (backoff)
-# sending, found by a later run ──► unknown   the process died between the 250 and our commit
+# sending, found by a later run ──► unknown   the process died between the reply and our commit
 #
-# Only `pending` rows are sent. `sending` is committed before every SMTP call and the outcome
-# after it, so a crash between the server's 250 and our commit leaves `sending`, which the next
-# run settles as `unknown` rather than sending a second email.
+# Only `pending` rows are sent. `sending` is committed before every send and the outcome after
+# it, so a crash between the receiver's acceptance and our commit leaves `sending`, which the
+# next run settles as `unknown` rather than sending a second message.
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 from flows.config import SmtpSettings
+from flows.delivery.channels import Channel, Outcome
+from flows.delivery.email import EmailChannel, Transport
 from reports import mail
 from warehouse import db, store
 from warehouse.records import Rendered
 
+__all__ = ["DeliveryResult", "Transport", "deliver", "send_once"]
+
 log = logging.getLogger("newswatch.digest")
 
-# Losing the commit after a send turns a delivered email into `unknown`: wait longer for it.
+# Losing the commit after a send turns a delivered message into `unknown`: wait longer for it.
 AFTER_SEND_WAIT_SECONDS = 300.0
-# Failures before the message is offered say nothing about it: it stays pending.
-_SESSION_STAGES = frozenset({"connect", "tls", "auth"})
 _RESEND = "--force resends"
-
-
-class Transport(Protocol):
-    """How one message is offered to the server (reports.mail.send; tests wrap it)."""
-
-    def __call__(
-        self, smtp: SmtpSettings, message: EmailMessage, *, timeout: float
-    ) -> mail.SendOutcome: ...
 
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """Where one recipient's digest stands after this run."""
+    """Where one recipient's message stands after this run."""
 
     recipient: str
     status: str  # sent, failed, unknown, pending (the next run tries again), sending (another run)
     detail: str
-    sent_now: bool = False  # the server accepted it during this run
+    sent_now: bool = False  # the receiver accepted it during this run
+    channel: str = store.EMAIL
 
 
 def deliver(
@@ -69,33 +63,60 @@ def deliver(
     transport: Transport = mail.send,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[DeliveryResult]:
-    """Send a digest to each recipient once (`force`: again); MailConfigError leaves it pending."""
+    """Email a digest to each recipient once (`force`: again); MailConfigError leaves it pending."""
     domain = sender_domain or mail.sender_domain(smtp.sender)
     recipients = list(dict.fromkeys(smtp.recipients))
     ids = {r: mail.make_message_id(topic, period, r, domain) for r in recipients}
+    channel = EmailChannel(smtp, rendered, list_id, unsubscribe, timeout, transport)
+    return send_once(
+        db_path,
+        channel,
+        topic=topic,
+        period=period,
+        message_ids=ids,
+        subject=rendered.subject,
+        force=force,
+        retries=retries,
+        backoff=backoff,
+        sleep=sleep,
+    )
+
+
+def send_once(
+    db_path: Path,
+    channel: Channel[Any],
+    *,
+    topic: str,
+    period: str,
+    message_ids: Mapping[str, str],
+    subject: str,
+    force: bool = False,
+    retries: int = 3,
+    backoff: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[DeliveryResult]:
+    """Send one message per recipient on one channel, at most once per outbox key."""
     with db.write_connection(db_path) as con:
         db.migrate(con)  # a warehouse made before the outbox existed gets it here
-        rows = store.outbox_claim(con, topic, period, ids, rendered.subject, force=force)
-    sender = _Attempt(db_path, smtp, topic, period, retries, backoff, timeout, transport, sleep)
+        rows = store.outbox_claim(
+            con, topic, period, message_ids, subject, force=force, channel=channel.name
+        )
+    sender = _Attempt(db_path, channel, topic, period, retries, backoff, sleep)
     results: list[DeliveryResult] = []
     halted: str | None = None
     for row in rows:
         if row.status != "pending":
             results.append(_settled(row))
         elif halted is not None:
-            results.append(DeliveryResult(row.recipient, "pending", f"not tried: {halted}"))
-        else:
-            message = mail.build_message(
-                rendered,
-                sender=smtp.sender,
-                recipient=row.recipient,
-                message_id=row.message_id,
-                list_id=list_id,
-                unsubscribe=unsubscribe,
+            results.append(
+                DeliveryResult(row.recipient, "pending", f"not tried: {halted}", False, row.channel)
             )
+        else:
+            message = channel.prepare(row.recipient, row.message_id)
             result, halted = sender.run(row.recipient, message)
             results.append(result)
-        log.info("%s %s → %s: %s", topic, period, row.recipient, results[-1].detail)
+        via = "" if channel.name == store.EMAIL else f" ({channel.name})"
+        log.info("%s %s → %s%s: %s", topic, period, row.recipient, via, results[-1].detail)
     return results
 
 
@@ -103,41 +124,46 @@ def _settled(row: store.OutboxRow) -> DeliveryResult:
     """A row this run does not send, and why."""
     if row.status == "sent":
         when = f" at {row.sent_at:%Y-%m-%d %H:%M} UTC" if row.sent_at else ""
-        return DeliveryResult(row.recipient, "sent", f"already sent{when}; not resent ({_RESEND})")
+        detail = f"already sent{when}; not resent ({_RESEND})"
+        return DeliveryResult(row.recipient, "sent", detail, False, row.channel)
     if row.status == "sending":  # another run committed `sending` after our claim
-        return DeliveryResult(row.recipient, "sending", "another run is sending it now")
+        detail = "another run is sending it now"
+        return DeliveryResult(row.recipient, "sending", detail, False, row.channel)
     automatic = "not resent automatically" if row.status == "unknown" else "not retried"
     reason = row.last_error or row.status
-    return DeliveryResult(row.recipient, row.status, f"{reason}; {automatic} ({_RESEND})")
+    detail = f"{reason}; {automatic} ({_RESEND})"
+    return DeliveryResult(row.recipient, row.status, detail, False, row.channel)
 
 
 @dataclass(frozen=True)
 class _Attempt:
-    """Sends one recipient's message through the outbox, retrying 4xx replies with backoff."""
+    """Sends one recipient's message through the outbox, retrying `retry` outcomes with backoff."""
 
     db_path: Path
-    smtp: SmtpSettings
+    channel: Channel[Any]
     topic: str
     period: str
     retries: int
     backoff: float
-    timeout: float
-    transport: Transport
     sleep: Callable[[float], None]
 
-    def run(self, recipient: str, message: EmailMessage) -> tuple[DeliveryResult, str | None]:
-        """The recipient's result, and why the run should stop (the server, not the message)."""
+    def run(self, recipient: str, message: object) -> tuple[DeliveryResult, str | None]:
+        """The recipient's result, and why the run should stop (the channel, not the message)."""
+        name = self.channel.name
         for attempt in range(self.retries + 1):
             with db.write_connection(self.db_path) as con:
-                if store.outbox_begin(con, self.topic, self.period, recipient) is None:
-                    return DeliveryResult(recipient, "sending", "another run took it over"), None
+                begun = store.outbox_begin(con, self.topic, self.period, recipient, channel=name)
+                if begun is None:
+                    taken = DeliveryResult(
+                        recipient, "sending", "another run took it over", False, name
+                    )
+                    return taken, None
             outcome = self._send(recipient, message)
-            status, code, detail = _verdict(outcome, recipient)
-            session = outcome.stage in _SESSION_STAGES
+            status = outcome.status
             row_status = {"sent": "sent", "unknown": "unknown", "retry": "pending"}.get(
-                status, "pending" if session else "failed"
+                status, "failed" if outcome.offered else "pending"
             )
-            self._mark(recipient, row_status, code, None if status == "sent" else detail)
+            self._mark(recipient, row_status, outcome.code, None if status == "sent" else outcome)
             if status == "retry" and attempt < self.retries:
                 self.sleep(self.backoff * 2**attempt)
                 continue
@@ -148,16 +174,19 @@ class _Attempt:
                 "failed": f"; not retried ({_RESEND})",
                 "pending": f"; not sent after {tries}, the next run tries again",
             }[row_status]
-            result = DeliveryResult(recipient, row_status, detail + why, status == "sent")
-            # Before the message was offered, the server is the problem, not this message:
+            result = DeliveryResult(
+                recipient, row_status, outcome.detail + why, status == "sent", name
+            )
+            # Before the message was offered, the channel is the problem, not this message:
             # the other recipients would fare the same, so the run stops here.
-            return result, (detail if session and row_status == "pending" else None)
+            stop = not outcome.offered and row_status == "pending"
+            return result, (outcome.detail if stop else None)
         raise AssertionError("unreachable: the last attempt always returns")
 
-    def _send(self, recipient: str, message: EmailMessage) -> mail.SendOutcome:
+    def _send(self, recipient: str, message: object) -> Outcome:
         try:
-            return self.transport(self.smtp, message, timeout=self.timeout)
-        except mail.MailConfigError as exc:
+            return self.channel.send(recipient, message)
+        except self.channel.setup_errors as exc:
             # Raised before the message is offered: nothing left, so the row can go back.
             self._mark(recipient, "pending", None, str(exc))
             raise
@@ -166,15 +195,18 @@ class _Attempt:
             self._mark(recipient, "unknown", None, f"unexpected {type(exc).__name__} while sending")
             raise
 
-    def _mark(self, recipient: str, status: str, code: int | None, error: str | None) -> None:
+    def _mark(
+        self, recipient: str, status: str, code: int | None, error: Outcome | str | None
+    ) -> None:
+        text = error.detail if isinstance(error, Outcome) else error
         with db.write_connection(self.db_path, wait_seconds=AFTER_SEND_WAIT_SECONDS) as con:
-            store.outbox_mark(con, self.topic, self.period, recipient, status, code, error)
-
-
-def _verdict(outcome: mail.SendOutcome, recipient: str) -> tuple[str, int | None, str]:
-    """This recipient's share of a transaction's outcome (one of several may be refused)."""
-    refusal = outcome.refused.get(recipient)
-    if outcome.status == "sent" and refusal is not None:
-        code, text = refusal
-        return ("retry" if 400 <= code < 500 else "failed"), code, f"refused: {code} {text}"
-    return outcome.status, outcome.code, outcome.detail
+            store.outbox_mark(
+                con,
+                self.topic,
+                self.period,
+                recipient,
+                status,
+                code,
+                text,
+                channel=self.channel.name,
+            )
