@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.articles import needs_page_metadata
 from flows.config import FetchSettings, Settings
 from flows.extract import ExtractionPool
 from flows.fetch import Fetcher
@@ -47,7 +48,11 @@ async def fetch_and_extract(
                 accept="text/html, application/xhtml+xml;q=0.9, */*;q=0.5",
             )
             extracted = (
-                await pool.extract((entry.key, page.body, page.final_url)) if page.ok else None
+                await pool.extract(
+                    (entry.key, page.body, page.final_url, needs_page_metadata(entry))
+                )
+                if page.ok
+                else None
             )
         return entry, dataclasses.replace(page, body=b""), extracted
 
