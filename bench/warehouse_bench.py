@@ -52,7 +52,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
 import synthetic_warehouse as synth  # noqa: E402  (bench/ is not a package)
-from ingest_bench import _git_state  # noqa: E402  (the same record of the commit measured)
+from harness import git_state as _git_state  # noqa: E402  (the same record of the commit measured)
 
 from flows import digest as digest_flow  # noqa: E402
 from flows.config import Paths, Settings, load_settings  # noqa: E402

@@ -95,6 +95,26 @@ def test_news_article_keeps_the_story_and_drops_the_furniture() -> None:
         assert boilerplate not in text
 
 
+@pytest.mark.parametrize("name", ["en_news_article.html", "pl_news_article.html"])
+def test_without_metadata_the_text_is_the_same_and_the_feed_gives_the_rest(name: str) -> None:
+    full = extract_page(page(name), FEED_URL, max_bytes=CAP)
+    lean = extract_page(page(name), FEED_URL, max_bytes=CAP, metadata=False)
+
+    assert lean.status == "ok" and lean.text == full.text
+    assert lean.title is None and lean.author is None and lean.published is None
+    assert lean.site_name == full.site_name  # from the page's og:site_name
+    assert (lean.language, lean.canonical_url) == (full.language, full.canonical_url)
+
+
+def test_pool_skips_metadata_only_for_pages_marked_so() -> None:
+    en = page("en_news_article.html")
+    with ExtractionPool(ExtractSettings(workers=1)) as pool:
+        results = pool.extract_many([("full", en, FEED_URL), ("lean", en, FEED_URL, False)])
+
+    assert results["full"].author == "Helen Marsh" and results["lean"].author is None
+    assert results["full"].text == results["lean"].text
+
+
 def test_polish_article_keeps_diacritics_and_loses_nbsp() -> None:
     result = extract_page(page("pl_news_article.html"), None, max_bytes=CAP)
 

@@ -40,6 +40,11 @@ def page_key(entry: Entry, page: FetchResult | None, extracted: Extracted | None
     return entry.key
 
 
+def needs_page_metadata(entry: Entry) -> bool:
+    """Whether build_article would use the page's title, author or date: the feed lacks one."""
+    return not (entry.title and entry.author and entry.published_at)
+
+
 def build_article(
     entry: Entry,
     page: FetchResult | None,

@@ -24,7 +24,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.collect import stories
-from flows.collect.articles import build_article, story_id
+from flows.collect.articles import build_article, needs_page_metadata, story_id
 from flows.collect.extraction import ExtractionPool
 from flows.collect.fetch import Fetcher
 from flows.config import FetchSettings, Settings
@@ -56,7 +56,11 @@ async def fetch_and_extract(
                 accept="text/html, application/xhtml+xml;q=0.9, */*;q=0.5",
             )
             extracted = (
-                await pool.extract((entry.key, page.body, page.final_url)) if page.ok else None
+                await pool.extract(
+                    (entry.key, page.body, page.final_url, needs_page_metadata(entry))
+                )
+                if page.ok
+                else None
             )
         return entry, dataclasses.replace(page, body=b""), extracted
 
