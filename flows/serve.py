@@ -23,7 +23,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flows.collect.lifeline import SERVE_PID_VARIABLE
 from flows.config import ConfigError, Paths
-from flows.runtime.prefect_server import ServerError, free_port, port_free, spawn
+from flows.runtime.prefect_server import (
+    ServerError,
+    advertised,
+    free_port,
+    port_free,
+    spawn,
+)
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -198,6 +204,8 @@ def serve(paths: Paths, schedules: Schedules, *, limit_seconds: float | None = N
             # Settings were read when Prefect was imported; make sure this process uses `url`.
             stack.enter_context(temporary_settings({PREFECT_API_URL: url}))
             deps = deployments(paths, schedules)
+            # cron-style runs on this clone find this server instead of starting their own
+            stack.enter_context(advertised(Path(os.environ["PREFECT_HOME"]), url))
             import asyncio
 
             asyncio.run(_run(deps, schedules, limit_seconds, paths))

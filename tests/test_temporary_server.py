@@ -260,3 +260,43 @@ def test_a_named_prefect_server_going_away_mid_run_is_one_line_and_loses_nothing
     reason = [line for line in out.splitlines() if line.startswith("newswatch: ")]
     assert reason and reason[0].startswith(f"newswatch: the Prefect API {server.url} stopped"), out
     assert rows(tmp_path / DB, "select count(*), count(distinct url) from articles") == [(2, 2)]
+
+
+def test_a_cron_run_beside_a_running_serve_uses_its_server(
+    tmp_path: Path, prefect_home: Path
+) -> None:
+    import httpx
+
+    with Room() as room:
+        sources = _publish(room, tmp_path, "Served", 2, first=40)
+        never = "0 0 1 1 *"  # serve's own schedules stay out of the way
+        env = _env(prefect_home, NEWSWATCH_INGEST_CRON=never, NEWSWATCH_DIGEST_CRON=never)
+        log = tmp_path / "serve.log"
+        argv = [sys.executable, "-m", "flows.cli", "serve", "--sources", str(sources)]
+        argv += ["--db", str(tmp_path / DB)]
+        with log.open("wb") as out:
+            serve = subprocess.Popen(
+                argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        advert = prefect_home / prefect_server.SERVE_FILE
+        try:
+            deadline = time.monotonic() + 180
+            while not advert.exists():
+                assert serve.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            url = prefect_server.serve_api(prefect_home, timeout=10)
+            assert url is not None, log.read_text()
+
+            cron = _cron_ingest(sources, tmp_path, prefect_home, "cron.log")
+            _wait_for_pages(room, cron)
+            assert temporary_servers(prefect_home) == []  # it started no server of its own
+            assert cron.wait(timeout=240) == 0, cron.output()
+            runs = httpx.post(f"{url}/flow_runs/filter", json={}, timeout=30).json()
+            ours = [r["state_type"] for r in runs if r["deployment_id"] is None]  # not scheduled
+            assert ours == ["COMPLETED"], runs  # the cron run is recorded by serve's server
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            serve.wait(timeout=60)
+        assert not advert.exists()  # a stopped serve names no server
+        assert prefect_server.serve_api(prefect_home) is None

@@ -65,7 +65,11 @@ class PrefectApi:
 
     def __enter__(self) -> PrefectApi:
         configure(self.data_dir)
-        if self.temporary and not _named_api():
+        if not _named_api() and (url := prefect_server.serve_api(_home())):
+            # `newswatch serve` runs on this clone: its server, not a temporary one
+            os.environ["PREFECT_API_URL"] = url
+            self._stack.callback(os.environ.pop, "PREFECT_API_URL", None)
+        elif self.temporary and not _named_api():
             self._child = self._start()
         return self
 
@@ -79,7 +83,7 @@ class PrefectApi:
             self._child = None
 
     def _start(self) -> ServerChild:
-        return prefect_server.temporary(Path(os.environ["PREFECT_HOME"]), dict(os.environ))
+        return prefect_server.temporary(_home(), dict(os.environ))
 
     def ready(self) -> None:
         """Point this process at the API; ServerError if our temporary server does not start."""
@@ -129,6 +133,10 @@ class PrefectApi:
 
             return f"the Prefect API {PREFECT_API_URL.value()} stopped answering ({exc}); {after}"
         return None
+
+
+def _home() -> Path:
+    return Path(os.environ["PREFECT_HOME"])
 
 
 def _named_api() -> str:

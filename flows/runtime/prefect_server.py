@@ -13,6 +13,7 @@ No Prefect import here: the temporary server must be on its way before Prefect i
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,3 +212,40 @@ def _child_main() -> None:
 
 if __name__ == "__main__":
     _child_main()
+
+
+# `newswatch serve` names its Prefect API here, in the Prefect home beside the warehouse, so
+# that a cron-style `newswatch ingest` or `run` on the same clone uses it instead of starting a
+# temporary server of its own (~5 s of every such run).
+SERVE_FILE = "serve-api.json"
+
+
+@contextlib.contextmanager
+def advertised(home: Path, url: str) -> Iterator[Path]:
+    """While serve runs: its API's URL and PID in `home`, removed when it stops."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / SERVE_FILE
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
+    tmp.replace(path)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+                path.unlink()
+
+
+def serve_api(home: Path, *, timeout: float = 1.0) -> str | None:
+    """The API a running `newswatch serve` advertised in `home`, if it is alive and answers."""
+    try:
+        known = json.loads((home / SERVE_FILE).read_text(encoding="utf-8"))
+        url, pid = str(known["url"]), int(known["pid"])
+        os.kill(pid, 0)  # a serve that was SIGKILLed left its file behind
+        # An address serve wrote for us; http(s) only.
+        if not url.startswith(("http://", "https://")):
+            return None
+        with urllib.request.urlopen(f"{url}/health", timeout=timeout) as reply:  # noqa: S310
+            return url if reply.status == 200 else None
+    except (OSError, ValueError, KeyError, TypeError, urllib.error.URLError):
+        return None
