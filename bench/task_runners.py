@@ -176,7 +176,8 @@ def small_tasks(n: int, quiet: float) -> dict[str, Any]:
 
 
 def extraction(pages: list[tuple[bytes, str]], quiet: float) -> dict[str, Any]:
-    from flows.collect.extraction import ExtractionPool, extract_page
+    from flows.collect.extraction import extract_page
+    from flows.collect.workers import ExtractionPool
     from flows.config import ExtractSettings
 
     out: dict[str, Any] = {}

@@ -61,7 +61,7 @@ def run_ingest(
     with contextlib.ExitStack() as stack:
         if api is None:  # fanned out, the workers need a server the user runs
             api = stack.enter_context(PrefectApi(paths.data_dir, temporary=not fan_out))
-        from flows.collect.extraction import forkserver
+        from flows.collect.workers import forkserver
 
         if not fan_out:  # fanned out, the pages are extracted on the workers
             forkserver()  # the extraction workers' parent loads trafilatura while Prefect starts

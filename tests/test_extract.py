@@ -17,12 +17,12 @@ import trafilatura
 
 from flows.collect.extraction import (
     LANGID_MAX_CHARS,
-    ExtractionPool,
     Page,
     clean_text,
     detect_language,
     extract_page,
 )
+from flows.collect.workers import ExtractionPool
 from flows.config import ExtractSettings
 from tests import extract_faults as faults  # module-level: the workers import it by name
 from warehouse.records import Extracted
@@ -350,7 +350,7 @@ def test_pages_of_a_pool_replaced_by_another_thread_are_resubmitted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pool = ExtractionPool(ExtractSettings(workers=1))
-    monkeypatch.setattr("flows.collect.extraction.POLL_SECONDS", 0.05)
+    monkeypatch.setattr("flows.collect.workers.POLL_SECONDS", 0.05)
 
     def submit(item: Page) -> tuple[Future[Extracted], int]:
         future: Future[Extracted] = Future()

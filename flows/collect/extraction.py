@@ -1,37 +1,24 @@
-"""Article text out of fetched HTML: trafilatura in-process, or in killable worker processes.
+"""Article text out of fetched HTML with trafilatura: one page, in whatever process calls it.
 
-Imported by the worker processes: keep it free of prefect, httpx and duckdb.
+flows/collect/workers.py runs it in killable worker processes. Imported by those workers:
+keep it free of prefect, httpx and duckdb.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import multiprocessing
-import multiprocessing.forkserver
-import os
 import re
-import signal
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import py3langid
 import trafilatura
 import trafilatura.metadata as tm
-from pebble import ProcessExpired, ProcessPool
 from trafilatura.settings import Document
 
-from flows.collect.lifeline import die_with_parent
 from warehouse.records import Extracted
-
-if TYPE_CHECKING:
-    from flows.config import ExtractSettings
 
 # (key, html, url), or (key, html, url, metadata): False when the feed entry already gives
 # the title, author and date, so that the page's own need not be searched for
@@ -49,10 +36,6 @@ _OPTIONS: dict[str, Any] = {
     "include_images": False, "include_links": False, "include_formatting": False,
     "deduplicate": False, "favor_precision": False, "fast": False,
 }  # fmt: skip
-# pebble unlinks its semaphores before stopping the workers: one forked just before (replacing
-# a killed or recycled worker) would die printing a FileNotFoundError traceback
-SHUTDOWN_GRACE_SECONDS = 0.3
-POLL_SECONDS = 0.5  # how soon a caller notices that another thread replaced the pool
 LANGID_MIN_CHARS = 40  # below this py3langid guesses
 # ~100 words: on the 181 real pages of bench/real_pages.py (8 languages) 300 characters
 # already gave the same answer as 2,000, and 2,000 cost 1.7 ms a page against 0.6 ms
@@ -164,190 +147,9 @@ def clean_text(text: str) -> str:
     return "\n".join(line for line in (" ".join(part.split()) for part in text.split("\n")) if line)
 
 
-class ExtractionPool:
-    """Worker processes that extract pages, each page under a deadline; a page never stops a run.
-
-    A page that runs past `page_timeout_seconds` gets status "timeout" (its worker is killed
-    and replaced), a worker that dies gets "crashed", an exception gets "error". Several
-    threads may call extract_many at once; async code calls `extract`, one page at a time.
-    """
-
-    def __init__(
-        self,
-        settings: ExtractSettings,
-        *,
-        function: ExtractFn = extract_page,  # tests pass a module-level fault injector
-        max_tasks: int = 500,  # then the worker is replaced: a 1.5 MB page leaves +120 MB RSS
-        window: int | None = None,  # pages in flight per call; bounds the parent's memory
-        close_in_background: bool = False,  # leaving `with` returns before the workers stop
-    ) -> None:
-        self.workers = settings.workers or os.cpu_count() or 1
-        self.max_bytes = settings.max_html_bytes
-        self.timeout = settings.page_timeout_seconds
-        self.function = function
-        self.max_tasks = max_tasks
-        self.window = window or 4 * self.workers
-        # Stopping takes ~0.4 s (SHUTDOWN_GRACE_SECONDS, then the joins): a caller with other
-        # work to do, such as saving a run, need not wait for it.
-        self.close_in_background = close_in_background
-        self._pool: ProcessPool | None = None
-        self._generation = 0  # which pool a future belongs to: a broken pool is replaced
-        self._lock = threading.Lock()
-        self._waiters: ThreadPoolExecutor | None = None
-
-    def __enter__(self) -> ExtractionPool:
-        with self._lock:
-            self._start()
-        # `extract`'s pages wait in these threads, never in the event loop; as many as the
-        # window, so that the workers always have the next page queued
-        self._waiters = ThreadPoolExecutor(self.window, thread_name_prefix="extract")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._waiters is not None:
-            self._waiters.shutdown(cancel_futures=True)
-            self._waiters = None
-        if self.close_in_background:  # not a daemon: the interpreter waits for it at exit
-            threading.Thread(target=self._stop_locked, name="extraction-pool-stop").start()
-        else:
-            self._stop_locked()
-
-    def _stop_locked(self) -> None:
-        with self._lock:
-            self._stop()
-
-    async def extract(self, page: Page) -> Extracted:
-        """One page, as soon as a worker is free; several coroutines may call this at once."""
-        if self._waiters is None:
-            raise RuntimeError("ExtractionPool is used outside its `with` block")
-        loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(self._waiters, self.extract_many, [page])
-        return results[page[0]]
-
-    def extract_many(self, pages: Iterable[Page]) -> dict[str, Extracted]:
-        """(key, html, url) -> {key: Extracted}; every key gets a result, in any order."""
-        results: dict[str, Extracted] = {}
-        todo: Iterator[Page] = iter(pages)
-        retry: list[Page] = []  # pages whose pool broke or was replaced before they finished
-        tried: set[str] = set()  # pages in flight once already when their pool broke
-        flying: dict[Future[Extracted], tuple[Page, int]] = {}
-        while True:
-            while len(flying) < self.window and (page := _next(retry, todo)) is not None:
-                future, generation = self._submit(page)
-                flying[future] = (page, generation)
-            if not flying:
-                return results
-            wait(flying, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-            broken = None
-            for future, (page, generation) in list(flying.items()):
-                stale = generation != self._generation  # another thread replaced the pool
-                if not future.done() and not stale:
-                    continue
-                del flying[future]
-                outcome = self._outcome(future) if future.done() else None
-                if outcome is not None:
-                    results[page[0]] = outcome
-                elif stale:
-                    retry.append(page)  # not this page's fault: run it in the new pool
-                else:  # the pool broke; no telling which page did it, so twice is enough
-                    broken = generation
-                    if page[0] in tried:
-                        results[page[0]] = Extracted(
-                            status="crashed", error="the worker pool broke twice with this page"
-                        )
-                    else:
-                        tried.add(page[0])
-                        retry.append(page)
-            if broken is not None:
-                self._restart(broken)
-
-    def _submit(self, page: Page) -> tuple[Future[Extracted], int]:
-        html, url = page[1], page[2]
-        metadata = page[3] if len(page) > 3 else True
-        with self._lock:
-            if self._pool is None:
-                raise RuntimeError("ExtractionPool is used outside its `with` block")
-            future: Future[Extracted] = self._pool.schedule(
-                _run,
-                args=(self.function, html, url, self.max_bytes, metadata),
-                timeout=self.timeout,
-            )
-            return future, self._generation
-
-    def _outcome(self, future: Future[Extracted]) -> Extracted | None:
-        """The page's result, or None when the pool itself broke."""
-        exc = future.exception()
-        if exc is None:
-            return future.result()
-        if isinstance(exc, TimeoutError):
-            return Extracted(
-                status="timeout",
-                error=f"extraction ran past {self.timeout:g} s; its worker was killed",
-            )
-        if isinstance(exc, ProcessExpired):
-            return Extracted(status="crashed", error=f"worker died: {_exit_reason(exc.exitcode)}")
-        if isinstance(exc, BrokenProcessPool):
-            return None
-        return Extracted(status="error", error=_describe(exc))
-
-    def _restart(self, generation: int) -> None:
-        with self._lock:
-            if generation == self._generation and self._pool is not None:
-                self._stop()
-                self._start()
-
-    def _start(self) -> None:
-        self._pool = ProcessPool(self.workers, self.max_tasks, start_worker, context=forkserver())
-        self._generation += 1
-        self._pool.active  # noqa: B018  # start the workers now: they warm up while pages arrive
-
-    def _stop(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            time.sleep(SHUTDOWN_GRACE_SECONDS)
-            pool.stop()  # type: ignore[no-untyped-call]  # its unfinished pages get retried
-            pool.join()
-
-
-def _run(
-    function: ExtractFn, html: bytes, url: str | None, max_bytes: int, metadata: bool = True
-) -> Extracted:
-    """Worker side: any exception becomes the page's result, never a pickling hazard."""
-    try:
-        if not metadata:
-            return function(html, url, max_bytes=max_bytes, metadata=False)
-        return function(html, url, max_bytes=max_bytes)
-    except Exception as exc:  # noqa: BLE001  # one bad page must not break the pool
-        return Extracted(status="error", error=_describe(exc))
-
-
-def start_worker() -> None:
-    """Each worker: dies with the forkserver (so with the run), then warms up."""
-    die_with_parent()
-    warm_up()
-
-
 def warm_up() -> None:
     """Load the language model before the first page's deadline starts."""
     detect_language("warming up the language identifier before the first page")
-
-
-def forkserver() -> multiprocessing.context.ForkServerContext:
-    """The process that forks the workers, started now if it is not running yet.
-
-    forkserver, never plain fork: the parent runs Prefect threads. The server loads this
-    module, trafilatura and the language model once (flows.collect.extraction_server); each
-    worker is then a cheap fork of it. Starting it early lets that happen while Prefect starts up.
-    (Workers still re-import the main module: Python 3.11 ignores "__main__" here.)
-    """
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", "flows.collect.extraction_server"])
-    multiprocessing.forkserver.ensure_running()
-    return context
-
-
-def _next(retry: list[Page], todo: Iterator[Page]) -> Page | None:
-    return retry.pop() if retry else next(todo, None)
 
 
 def _cut(html: bytes, limit: int) -> bytes:
@@ -413,14 +215,3 @@ def _line(value: str | None) -> str | None:
 
 def _join(*parts: str | None) -> str | None:
     return "; ".join(p for p in parts if p) or None
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-
-
-def _exit_reason(code: int | None) -> str:
-    if code is None or code >= 0:
-        return f"exit code {code}"
-    known = -code in set(signal.Signals)
-    return f"killed by {signal.Signals(-code).name if known else f'signal {-code}'}"

@@ -8,6 +8,7 @@ The forkserver also watches its parent, the run's main process: if that dies (ev
 SIGKILL), the forkserver kills itself, and its workers follow (flows/collect/lifeline.py).
 """
 
+import flows.collect.workers  # noqa: F401  # the pool's side (pebble) loaded once, too
 from flows.collect.extraction import warm_up
 from flows.collect.lifeline import watch_parent
 

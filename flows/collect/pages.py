@@ -25,8 +25,8 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.collect import stories
 from flows.collect.articles import build_article, needs_page_metadata, story_id
-from flows.collect.extraction import ExtractionPool
 from flows.collect.fetch import Fetcher
+from flows.collect.workers import ExtractionPool
 from flows.config import FetchSettings, Settings
 from warehouse.records import Article, Entry, Extracted, FetchResult, Signature
 
