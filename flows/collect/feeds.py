@@ -58,6 +58,8 @@ class NotAFeed(ValueError):
     """The body is no RSS, Atom or RDF feed; the message says what it is instead."""
 
 
+# Long by design: one pass in the order the steps must run (cut before parsing, parse,
+# identify, keep the newest); each step is a helper, this reads as their sequence.
 def parse_feed(
     body: bytes,
     *,

@@ -85,6 +85,7 @@ def _aliases(e: Found, lang: str) -> dict[str, list[str]]:
     return out
 
 
+# Long by design: it writes one YAML document top to bottom, a few lines per section.
 def draft_profile(text: str, *, topic_id: str, seed_name: str, lang: str) -> dict[str, Any]:
     """The profile as YAML-ready data, validated as a Topic (ValueError if it cannot be)."""
     gaz = gazetteer(lang)

@@ -156,6 +156,7 @@ def _tally(table: dict[str, Counts], key: str, *, predicted: bool, relevant: boo
     table[key] = table.get(key, Counts()).add(predicted=predicted, relevant=relevant)
 
 
+# Long by design: one report's counters filled in one loop over the corpus.
 def evaluate(topic: Topic, items: Sequence[Item]) -> Report:
     """Match every item; score the decisions on relevant/not_relevant items (ambiguous left out)."""
     compiled = compile_topic(topic)

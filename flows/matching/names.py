@@ -47,6 +47,8 @@ def _prefix(a: str, b: str) -> int:
     return n
 
 
+# Long by design: a table of names in several languages, built once per process; its length
+# is data, not logic.
 @cache
 def gazetteer(extra_language: str | None = None) -> Gazetteer:
     """Built once per process (~0.3 s)."""

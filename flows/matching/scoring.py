@@ -181,6 +181,8 @@ def _carry(
     return taken
 
 
+# Long by design: the per-window loop of the hot path (see match_text); its steps share
+# the windows, the lead bound and the title's partial groups.
 def weigh(
     scoring: Scoring,
     title: str,
