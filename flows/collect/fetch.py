@@ -1,6 +1,6 @@
 """The project's only HTTP client: fetches under the safety rules, answers with FetchResult values.
 
-Every socket is opened by `_GuardedBackend.connect_tcp`, which resolves the host itself and
+Every socket is opened through flows/collect/transport.py, which resolves the host itself and
 dials only addresses `flows.web.addresses.dialable` accepts: the check is on the address actually
 dialled, on every redirect hop and every new connection, whatever spelling the URL used.
 """
@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import ipaddress
 import re
-import socket
 import ssl
 import time
-import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -24,14 +21,18 @@ from typing import Any
 import httpcore
 import httpx
 
+from flows.collect.transport import (
+    Failure,
+    GuardedBackend,
+    Resolver,
+    Transport,
+    read_body,
+    system_resolver,
+)
 from flows.config import FetchSettings
-from flows.web.addresses import Allowlist, dialable
 from warehouse.records import NOT_MODIFIED, OK, FetchResult
 
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_STEP = 64 * 1024  # most decoded bytes produced from compressed input at once
 # Failures of the connection or the exchange; anything else is a bug and propagates.
 _NETWORK_ERRORS = (
     httpcore.TimeoutException,
@@ -43,21 +44,12 @@ _NETWORK_ERRORS = (
 )
 
 
-class _Failure(Exception):
-    """A fetch ending in a failure class; raised inside this module, returned as a FetchResult."""
-
-    def __init__(self, status: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 class Fetcher:
     """Async HTTP client with the project's safety rules. One per run."""
 
     def __init__(self, settings: FetchSettings, *, resolver: Resolver | None = None) -> None:
         self._settings = settings
-        self._resolver = resolver or _system_resolver
+        self._resolver = resolver or system_resolver
         self._client: httpx.AsyncClient | None = None
         self._all = asyncio.Semaphore(settings.max_connections)
         self._hosts: dict[tuple[str, int], asyncio.Semaphore] = {}
@@ -68,10 +60,10 @@ class Fetcher:
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=s.max_connections,
             keepalive_expiry=5.0,
-            network_backend=_GuardedBackend(s.private_allowlist(), self._resolver),
+            network_backend=GuardedBackend(s.private_allowlist(), self._resolver),
         )
         self._client = httpx.AsyncClient(
-            transport=_Transport(pool),
+            transport=Transport(pool),
             trust_env=False,  # an environment proxy would make the dialled address unknowable
             follow_redirects=False,  # every hop is checked here
             timeout=httpx.Timeout(s.timeout_seconds, connect=s.connect_timeout_seconds),
@@ -125,18 +117,18 @@ class Fetcher:
                         async with asyncio.timeout(budget):
                             outcome = await self._exchange(target, headers, max_bytes)
                     except TimeoutError:
-                        raise _Failure("timeout", self._late()) from None
+                        raise Failure("timeout", self._late()) from None
                     budget -= loop.time() - began
                 if isinstance(outcome, FetchResult):
                     return replace(outcome, url=url, final_url=str(target))
                 target = _checked(target.join(outcome))
                 if target in seen:
-                    raise _Failure("too_many_redirects", "redirect loop")
+                    raise Failure("too_many_redirects", "redirect loop")
                 if budget <= 0:
-                    raise _Failure("timeout", self._late())
+                    raise Failure("timeout", self._late())
                 seen.add(target)
-            raise _Failure("too_many_redirects", f"more than {self._settings.max_redirects}")
-        except (*_NETWORK_ERRORS, _Failure) as exc:
+            raise Failure("too_many_redirects", f"more than {self._settings.max_redirects}")
+        except (*_NETWORK_ERRORS, Failure) as exc:
             status, reason = _classify(exc)
             return FetchResult(
                 url=url,
@@ -185,76 +177,11 @@ class Fetcher:
             if not 200 <= code < 300:
                 why = f"HTTP {code} {response.reason_phrase}".strip()
                 return FetchResult(status=f"http_{code}", error=why, **common)
-            body = await _read_body(response, max_bytes)
+            body = await read_body(response, max_bytes)
             ctype = response.headers.get("content-type")
             return FetchResult(status=OK, body=body, content_type=ctype, **common)
         finally:
             await response.aclose()
-
-
-async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
-    """The decoded body, or _Failure once it would exceed `max_bytes` decoded bytes."""
-    coding = [c.strip().lower() for c in response.headers.get("content-encoding", "").split(",")]
-    coding = [c for c in coding if c and c != "identity"]
-    if coding and coding not in (["gzip"], ["x-gzip"], ["deflate"]):
-        raise _Failure("bad_encoding", f"unsupported Content-Encoding {', '.join(coding)}")
-    length = response.headers.get("content-length", "")
-    if length.isdigit() and int(length) > max_bytes:
-        raise _Failure("too_large", f"Content-Length {length} is over the {max_bytes}-byte cap")
-    inflate = _Inflate() if coding else None
-    body = bytearray()
-    # Raw bytes: httpx's own decoder may inflate one network chunk into a huge buffer.
-    async for chunk in response.aiter_raw():
-        for piece in inflate.feed(chunk) if inflate else (chunk,):
-            body += piece
-            if len(body) > max_bytes:
-                raise _Failure("too_large", f"body is over the {max_bytes}-byte cap")
-    if inflate:
-        body += inflate.end()
-        if len(body) > max_bytes:
-            raise _Failure("too_large", f"body is over the {max_bytes}-byte cap")
-    return bytes(body)
-
-
-class _Inflate:
-    """gzip/zlib/raw deflate, decoded at most _STEP bytes at a time."""
-
-    def __init__(self) -> None:
-        self._head = b""
-        self._z: Any = None  # zlib's decompressor type is not importable for annotation
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        if self._z is None:
-            self._head += data
-            if len(self._head) < 2:
-                return
-            data, self._head = self._head, b""
-            self._z = zlib.decompressobj(_wbits(data))
-        while data and not self._z.eof:
-            try:
-                yield self._z.decompress(data, _STEP)
-            except zlib.error as exc:
-                raise _Failure("bad_encoding", f"compressed body is corrupt ({exc})") from None
-            data = self._z.unconsumed_tail
-
-    def end(self) -> bytes:
-        if self._z is None:
-            if self._head:
-                raise _Failure("read_error", "compressed body ended early")
-            return b""
-        rest: bytes = self._z.flush()  # small: every input byte has already been decompressed
-        if not self._z.eof:
-            raise _Failure("read_error", "compressed body ended early")
-        return rest
-
-
-def _wbits(start: bytes) -> int:
-    """Servers label zlib, gzip and raw deflate streams loosely: tell them apart by the header."""
-    if start[:2] == b"\x1f\x8b":
-        return 16 + zlib.MAX_WBITS
-    if start[0] & 0x0F == 8 and (start[0] << 8 | start[1]) % 31 == 0:
-        return zlib.MAX_WBITS
-    return -zlib.MAX_WBITS
 
 
 def _checked(url: str | httpx.URL) -> httpx.URL:
@@ -262,11 +189,11 @@ def _checked(url: str | httpx.URL) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise _Failure("bad_url", f"unparseable address ({exc})") from None
+        raise Failure("bad_url", f"unparseable address ({exc})") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise _Failure("bad_url", "not an absolute http:// or https:// address")
+        raise Failure("bad_url", "not an absolute http:// or https:// address")
     if parsed.userinfo:
-        raise _Failure("bad_url", "address carries credentials, which are never sent")
+        raise Failure("bad_url", "address carries credentials, which are never sent")
     return parsed
 
 
@@ -285,7 +212,7 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _classify(exc: Exception) -> tuple[str, str]:
-    if isinstance(exc, _Failure):
+    if isinstance(exc, Failure):
         return exc.status, exc.reason
     text = str(exc) or type(exc).__name__
     if isinstance(exc, httpcore.TimeoutException | httpx.TimeoutException):
@@ -312,100 +239,3 @@ def _scrub(text: str) -> str:
 
 def _header_safe(value: str) -> bool:
     return value.isascii() and value.isprintable()
-
-
-async def _system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, resolving hosts itself and dialling only allowed addresses."""
-
-    def __init__(self, allow: Allowlist, resolver: Resolver) -> None:
-        self._inner = httpcore.AnyIOBackend()
-        self._allow = allow
-        self._resolver = resolver
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await self._resolve(host, port)
-        allowed = [a for a in addresses if dialable(a, self._allow)]
-        if not allowed:
-            shown = addresses[0] if addresses[0] == host else f"{host} ({addresses[0]})"
-            raise _Failure(
-                "refused_address",
-                f"{shown} is not a public address; to fetch it anyway, allow it in sources.yaml: "
-                f'fetch: allow_private_addresses: ["{addresses[0]}"]',
-            )
-        error: httpcore.ConnectError | None = None
-        for address in allowed:  # the IP literal: what was checked is what is dialled
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except httpcore.ConnectError as exc:
-                error = exc
-        assert error is not None
-        raise error
-
-    async def _resolve(self, host: str, port: int) -> list[str]:
-        try:
-            ipaddress.ip_address(host)
-            return [host]  # an IP literal is dialled as written
-        except ValueError:
-            pass
-        try:
-            found = list(await self._resolver(host, port))
-        except OSError as exc:
-            raise _Failure("dns_error", f"cannot resolve {host}: {exc}") from None
-        if not found:
-            raise _Failure("dns_error", f"{host} has no address")
-        return found
-
-
-class _Transport(httpx.AsyncBaseTransport):
-    """httpx's transport seam around our own httpcore pool (httpx's cannot take a backend)."""
-
-    def __init__(self, pool: httpcore.AsyncConnectionPool) -> None:
-        self._pool = pool
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        core = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        response = await self._pool.handle_async_request(core)
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_Stream(response.stream),
-            extensions=response.extensions,
-        )
-
-    async def aclose(self) -> None:
-        await self._pool.aclose()
-
-
-class _Stream(httpx.AsyncByteStream):
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for part in self._stream:
-            yield part
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
