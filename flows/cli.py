@@ -8,26 +8,44 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from flows import failures
 from flows.config import ConfigError, Paths, Settings, load_settings, resolve_paths
+from warehouse.errors import NewswatchError, PrefectApiError, QueryError
 
 if TYPE_CHECKING:
     from flows.runtime.prefect_api import PrefectApi
 
-# Exit codes (DESIGN.md): 0 the run completed, even with failed feeds.
-EXIT_CONFIG = 2  # bad sources.yaml, topic file or environment variable
-EXIT_WAREHOUSE = 3  # the warehouse cannot be opened or is locked for too long
-EXIT_BUSY = 75  # another ingest is running on the same warehouse (EX_TEMPFAIL: try later)
+# Exit codes (README): 0 the run completed, even with failed feeds; the others are carried by
+# the exceptions of warehouse/errors.py, which flows/failures.py turns into one line each.
 
 app = typer.Typer(
+    cls=failures.OneLineGroup,
     help="newswatch: news feeds → full text → topic match → DuckDB warehouse → weekly digest.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="NEWSWATCH_DEBUG",
+            help="on a failure, print the traceback too (it always goes to "
+            "warehouse/.data/logs/newswatch.log)",
+        ),
+    ] = False,
+) -> None:
+    """newswatch: news feeds → full text → topic match → DuckDB warehouse → weekly digest."""
+    failures.set_debug(debug)
+
 
 SourcesOpt = Annotated[
     Path | None, typer.Option("--sources", help="sources.yaml [env NEWSWATCH_SOURCES]")
@@ -38,21 +56,14 @@ TopicsOpt = Annotated[
 ]
 
 
-def _fail(code: int, message: str) -> NoReturn:
-    typer.echo(f"newswatch: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def _settings(paths: Paths) -> Settings:
-    try:
-        return load_settings(paths)
-    except ConfigError as exc:
-        _fail(EXIT_CONFIG, str(exc))
+    return load_settings(paths)  # ConfigError: exit 2 (flows/failures.py)
 
 
 def run_ingest(paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None) -> dict[str, Any]:
     """Validate, then run the ingest flow; config and warehouse problems exit with their codes."""
     _settings(paths)  # fail before anything is written
+    failures.check_writable(paths)
     from flows.runtime.prefect_api import PrefectApi
 
     with contextlib.ExitStack() as stack:
@@ -69,8 +80,8 @@ def run_ingest(paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None)
             from prefect.settings import PREFECT_API_URL
 
             if not PREFECT_API_URL.value():  # the temporary server has no workers to fan out to
-                _fail(EXIT_CONFIG, "--fan-out needs a Prefect server: set PREFECT_API_URL")
-        with _exit_codes(api):
+                raise ConfigError("--fan-out needs a Prefect server: set PREFECT_API_URL")
+        with _api_gone(api):
             result: dict[str, Any] = asyncio.run(
                 ingest_flow(
                     sources=str(paths.sources),
@@ -83,32 +94,21 @@ def run_ingest(paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None)
 
 
 @contextlib.contextmanager
-def _exit_codes(api: PrefectApi) -> Iterator[None]:
-    """A flow's known failures as DESIGN.md's exit codes, each with its one-line reason."""
-    from flows.runtime.runlock import AlreadyRunning
-    from warehouse.db import WarehouseError
-
+def _api_gone(api: PrefectApi) -> Iterator[None]:
+    """A flow that failed because its Prefect API went away says so (other failures pass)."""
     try:
         yield
-    except AlreadyRunning as exc:
-        _fail(EXIT_BUSY, str(exc))
-    except WarehouseError as exc:
-        _fail(EXIT_WAREHOUSE, str(exc))
-    except ConfigError as exc:
-        _fail(EXIT_CONFIG, str(exc))
+    except NewswatchError:
+        raise
     except Exception as exc:
-        if why := api.explain(exc):  # its Prefect API went away
-            _fail(1, why)
+        if why := api.explain(exc):
+            raise PrefectApiError(why) from exc
         raise
 
 
 def _ready(api: PrefectApi) -> None:
-    from flows.runtime.prefect_server import ServerError
-
-    try:
-        api.ready()
-    except ServerError as exc:
-        _fail(1, str(exc))
+    api.ready()  # ServerError: exit 1 with its first line
+    failures.quiet_prefect_tracebacks()
 
 
 @app.command()
@@ -141,23 +141,19 @@ def run_digest(paths: Paths, *, api: PrefectApi | None = None, **options: Any) -
     settings = _settings(paths)
     from datetime import UTC, datetime
 
-    from flows.delivery.period import PeriodError, choose
+    from flows.delivery.period import choose
     from flows.runtime import prefect_api
 
-    try:
-        period_options = {
-            k: v for k, v in options.items() if k in ("week", "until", "days", "recent")
-        }
-        choose(settings.digest.timezone, now=datetime.now(UTC), **period_options)
-    except PeriodError as exc:
-        _fail(EXIT_CONFIG, str(exc))
+    period_options = {k: v for k, v in options.items() if k in ("week", "until", "days", "recent")}
+    choose(settings.digest.timezone, now=datetime.now(UTC), **period_options)  # PeriodError: 2
+    failures.check_writable(paths, reports=True)
     with contextlib.ExitStack() as stack:
         if api is None:
             api = stack.enter_context(prefect_api.PrefectApi(paths.data_dir))
         from flows.digest import digest as digest_flow
 
         _ready(api)
-        with _exit_codes(api):
+        with _api_gone(api):
             result: dict[str, Any] = digest_flow(
                 db=str(paths.db),
                 sources=str(paths.sources),
@@ -192,6 +188,7 @@ def run(
     """The main job: one ingest run, then the digest of the seven days ending now."""
     paths = resolve_paths(sources=sources, db=db, topics=topics, reports=reports)
     _settings(paths)  # fail before anything is written or started
+    failures.check_writable(paths, reports=True)
     from flows.runtime.prefect_api import PrefectApi
 
     with PrefectApi(paths.data_dir) as api:  # one Prefect API for both flows
@@ -229,20 +226,14 @@ def serve(sources: SourcesOpt = None, db: DbOpt = None, topics: TopicsOpt = None
     """Register the ingest and digest schedules with Prefect and run them."""
     paths = resolve_paths(sources=sources, db=db, topics=topics)
     _settings(paths)
+    failures.check_writable(paths)
     from flows.runtime import prefect_api
 
     prefect_api.configure(paths.data_dir)
-    from flows.serve import ServeError, schedules_from_env
+    from flows.serve import schedules_from_env
     from flows.serve import serve as serve_schedules
 
-    try:
-        schedules = schedules_from_env(os.environ)
-    except ConfigError as exc:
-        _fail(EXIT_CONFIG, str(exc))
-    try:
-        serve_schedules(paths, schedules)
-    except ServeError as exc:
-        _fail(1, str(exc))
+    serve_schedules(paths, schedules_from_env(os.environ))  # ConfigError 2, ServeError 1
 
 
 @app.command("eval")
@@ -253,17 +244,17 @@ def evaluate_cmd(
 ) -> None:
     """Precision, recall and F1 of the matcher on a labelled corpus, beside a keyword alert."""
     from flows.config import load_topics
-    from flows.matching.evaluation import CorpusError, evaluate, format_report, load_corpus
+    from flows.matching.evaluation import evaluate, format_report, load_corpus
 
     paths = resolve_paths(topics=topics)
+    known = load_topics(paths.topics)
+    chosen = [t for t in known if topic in (None, t.id)]
+    if not chosen or (topic is None and len(known) > 1):
+        raise ConfigError(f"name one topic with --topic: {', '.join(t.id for t in known)}")
     try:
-        known = load_topics(paths.topics)
-        chosen = [t for t in known if topic in (None, t.id)]
-        if not chosen or (topic is None and len(known) > 1):
-            _fail(EXIT_CONFIG, f"name one topic with --topic: {', '.join(t.id for t in known)}")
-        items = load_corpus(corpus)
-    except (ConfigError, CorpusError, OSError) as exc:
-        _fail(EXIT_CONFIG, str(exc))
+        items = load_corpus(corpus)  # CorpusError: exit 2
+    except OSError as exc:
+        raise ConfigError(f"{corpus}: {exc.strerror}; fix: give --corpus a readable file") from exc
     typer.echo(format_report(evaluate(chosen[0], items)))
 
 
@@ -276,13 +267,9 @@ def rescore(
 ) -> None:
     """Re-apply the current topic profiles to every stored article; fetches nothing."""
     from flows.rescore import rescore as rescore_all
-    from warehouse.db import WarehouseError
 
     settings = _settings(resolve_paths(db=db, sources=sources, topics=topics))
-    try:
-        changes = rescore_all(settings, dry_run=dry_run)
-    except WarehouseError as exc:
-        _fail(EXIT_WAREHOUSE, str(exc))
+    changes = rescore_all(settings, dry_run=dry_run)  # WarehouseError: exit 3
     verb = ("would add", "would drop") if dry_run else ("added", "dropped")
     for c in changes:
         typer.echo(
@@ -309,11 +296,8 @@ def export(
     from warehouse import store
 
     paths = resolve_paths(db=db)
-    try:
-        with wdb.read_connection(paths.db, wait_seconds=30) as con:
-            written = store.export_parquet(con, out)
-    except wdb.WarehouseError as exc:
-        _fail(EXIT_WAREHOUSE, str(exc))
+    with wdb.read_connection(paths.db, wait_seconds=30) as con:
+        written = store.export_parquet(con, out)
     for name, rows in written:
         typer.echo(f"{out / (name + '.parquet')}: {rows} rows")
 
@@ -331,13 +315,10 @@ def explain(
 
     paths = resolve_paths(db=db)
     key = canonical_url(url) or url
-    try:
-        with wdb.read_connection(paths.db, wait_seconds=30) as con:
-            found = store.explain_rows(con, key)
-    except wdb.WarehouseError as exc:
-        _fail(EXIT_WAREHOUSE, str(exc))
+    with wdb.read_connection(paths.db, wait_seconds=30) as con:
+        found = store.explain_rows(con, key)
     if not found:
-        _fail(1, f"no stored article under {key}")
+        raise NewswatchError(f"no stored article under {key}")
     typer.echo(describe(found))
 
 
@@ -382,10 +363,10 @@ def sql(
     try:
         with wdb.read_connection(paths.db, wait_seconds=30) as con:
             columns, rows = store.query(con, query)
-    except wdb.WarehouseError as exc:
-        _fail(EXIT_WAREHOUSE, str(exc))
-    except Exception as exc:  # noqa: BLE001 (an analyst's SQL error is reported, not a traceback)
-        _fail(1, f"query failed: {str(exc).splitlines()[0]}")
+    except wdb.WarehouseError:
+        raise
+    except Exception as exc:  # an analyst's SQL error is reported, not a traceback
+        raise QueryError(f"query failed: {str(exc).splitlines()[0]}") from exc
     _print_table(columns, rows, max_rows=max_rows, width=width)
 
 

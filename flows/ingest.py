@@ -25,6 +25,7 @@ from flows.matching.match import compile_topic, match_text
 from flows.run_summary import RunReport
 from flows.runtime.runlock import single_run
 from warehouse import batches
+from warehouse.errors import NewswatchError
 from warehouse.records import SIGNATURE_SCHEME, Article, Entry, FeedOutcome, Signature
 
 # Worth a second try within the run; a timeout is not (it already cost the whole deadline).
@@ -40,7 +41,7 @@ class FeedFetch:
     entries: tuple[Entry, ...] = ()
 
 
-class TransientFeedError(Exception):
+class TransientFeedError(NewswatchError):
     """A failure worth one retry; carries the outcome to record if the retry fails too."""
 
     def __init__(self, fetch: FeedFetch) -> None:

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flows.config import ConfigError, Paths
 from flows.runtime.prefect_server import ServerError, free_port, port_free, spawn
+from warehouse.errors import PrefectApiError
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -34,7 +35,7 @@ DEPLOYMENT_NAME = "newswatch"  # served as ingest/newswatch and digest/newswatch
 CRON_FIELDS = "minute hour day-of-month month day-of-week"
 
 
-class ServeError(Exception):
+class ServeError(PrefectApiError):
     """The schedules cannot be served: the local server did not start, or a flow is missing."""
 
 

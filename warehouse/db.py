@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.errors import WarehouseError as WarehouseError  # its old home
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 VIEWS = Path(__file__).with_name("views.sql")
 # Files stay readable by the DuckDB CLI on PyPI (duckdb-cli 1.5.x), which analysts reach for.
@@ -20,10 +22,6 @@ CREATE_CONFIG: dict[str, str | bool | int | float | list[str]] = {
 }
 
 _HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
-
-
-class WarehouseError(Exception):
-    """The warehouse cannot be used (missing, corrupt, unreadable)."""
 
 
 class WarehouseBusy(WarehouseError):

@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 
 from warehouse import spool
+from warehouse.errors import NewswatchError
 from warehouse.records import SourceState
 
 # Writes are declared per table: append-if-new, or upsert on the key.
@@ -36,7 +37,7 @@ _BAD_BATCH = (
 )
 
 
-class UnloadableBatch(Exception):
+class UnloadableBatch(NewswatchError):
     """A spool batch the warehouse refuses whatever the state of the machine."""
 
 

@@ -26,6 +26,7 @@ import httpx
 
 from flows.config import FetchSettings
 from flows.web.addresses import Allowlist, dialable
+from warehouse.errors import NewswatchError
 from warehouse.records import NOT_MODIFIED, OK, FetchResult
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -43,7 +44,7 @@ _NETWORK_ERRORS = (
 )
 
 
-class _Failure(Exception):
+class _Failure(NewswatchError):
     """A fetch ending in a failure class; raised inside this module, returned as a FetchResult."""
 
     def __init__(self, status: str, reason: str) -> None:

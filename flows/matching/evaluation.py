@@ -11,11 +11,12 @@ from typing import Any
 
 from flows.matching.match import compile_topic, match_text
 from flows.topic import Topic
+from warehouse.errors import ConfigError
 
 LABELS = ("relevant", "not_relevant", "ambiguous")
 
 
-class CorpusError(ValueError):
+class CorpusError(ConfigError, ValueError):
     """A corpus line is not a usable labelled item; the message names the line and the fix."""
 
 
