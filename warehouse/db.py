@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import re
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.errors import Unwritable, unwritable_message, why_unwritable
 from warehouse.errors import WarehouseError as WarehouseError  # its old home
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -41,12 +43,34 @@ def lock_holder(exc: BaseException) -> str | None:
     return "another process" if "Could not set lock" in str(exc) else None
 
 
+# DuckDB's words for a file that is not (or no longer) a whole database
+_DAMAGED = ("Corrupt database file", "not a valid DuckDB database", "Could not read enough bytes")
+_DAMAGED_FIX = (
+    "newswatch leaves it as it is: restore it from a backup, or move it aside and run "
+    "`newswatch ingest` to start a new warehouse"
+)
+
+
+def unusable(path: Path, exc: duckdb.Error) -> WarehouseError | None:
+    """The one-line WarehouseError for a damaged or unwritable warehouse file, else None."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if why := why_unwritable(exc):
+        fix = "make its directory writable, or keep the warehouse elsewhere (--db, NEWSWATCH_DB)"
+        return Unwritable(unwritable_message(why, path, "the warehouse", fix))
+    if any(mark in str(exc) for mark in _DAMAGED) or isinstance(exc, duckdb.InternalException):
+        return WarehouseError(f"{path} is damaged ({first}); {_DAMAGED_FIX}")
+    return None
+
+
 def _connect(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb.DuckDBPyConnection:
     """Open the file, retrying with jittered backoff while another process holds its lock."""
     if read_only and not path.exists():
         raise WarehouseError(f"{path}: no warehouse here yet; run `newswatch ingest` first")
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unwritable_directory(path, exc) from exc
     start = time.monotonic()
     delay = 0.05
     while True:
@@ -58,24 +82,39 @@ def _connect(path: Path, *, read_only: bool, wait_seconds: float) -> duckdb.Duck
         except duckdb.IOException as exc:
             holder = lock_holder(exc)
             if holder is None:
-                raise WarehouseError(f"{path}: {exc}") from exc
+                raise unusable(path, exc) or WarehouseError(f"{path}: {exc}") from exc
             waited = time.monotonic() - start
             if waited >= wait_seconds:
                 raise WarehouseBusy(path, holder, waited) from exc
             time.sleep(min(delay * random.uniform(0.5, 1.5), max(0.0, wait_seconds - waited)))  # noqa: S311
             delay = min(delay * 2, 2.0)
         except duckdb.Error as exc:
-            raise WarehouseError(f"{path}: {exc}") from exc
+            raise unusable(path, exc) or WarehouseError(f"{path}: {exc}") from exc
+
+
+def _unwritable_directory(path: Path, exc: OSError) -> WarehouseError:
+    why = why_unwritable(exc)
+    if why is None:
+        return WarehouseError(f"{path.parent}: {exc}")
+    fix = "make it writable, or keep the warehouse elsewhere (--db, NEWSWATCH_DB)"
+    return Unwritable(unwritable_message(why, path.parent, "the warehouse directory", fix))
 
 
 @contextmanager
 def write_connection(
     path: Path, *, wait_seconds: float = 30.0
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short write session: hold it only for the statements, then let readers back in."""
+    """A short write session: hold it only for the statements, then let readers back in.
+
+    A damaged file or a full disk met by a statement is a WarehouseError, like one met at open.
+    """
     con = _connect(path, read_only=False, wait_seconds=wait_seconds)
     try:
         yield con
+    except duckdb.Error as exc:
+        if (known := unusable(path, exc)) is not None:
+            raise known from exc
+        raise
     finally:
         con.close()
 
@@ -88,8 +127,30 @@ def read_connection(
     con = _connect(path, read_only=True, wait_seconds=wait_seconds)
     try:
         yield con
+    except duckdb.Error as exc:
+        if (known := unusable(path, exc)) is not None:
+            raise known from exc
+        raise
     finally:
         con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN … COMMIT, rolled back on any failure with the original error kept.
+
+    A COMMIT that fails (no space left on the device, a constraint checked at commit) has
+    already ended the transaction: the ROLLBACK after it fails too, and its "no transaction is
+    active" must not replace the error that says what happened.
+    """
+    con.execute("BEGIN")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -113,11 +174,6 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def _apply(con: duckdb.DuckDBPyConnection, version: str, sql: str) -> None:
-    con.execute("BEGIN")
-    try:
+    with transaction(con):
         con.execute(sql)
         con.execute("INSERT INTO schema_migrations (version) VALUES (?)", [version])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise

@@ -59,13 +59,17 @@ def write_batch(
     spool_dir.mkdir(parents=True, exist_ok=True)
     tmp = spool_dir / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
-    for table, rows in tables.items():
-        with (tmp / f"{table}.jsonl").open("w", encoding="utf-8") as out:
-            for item in rows:
-                out.write(json.dumps(item, default=_default, ensure_ascii=False))
-                out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
+    try:
+        for table, rows in tables.items():
+            with (tmp / f"{table}.jsonl").open("w", encoding="utf-8") as out:
+                for item in rows:
+                    out.write(json.dumps(item, default=_default, ensure_ascii=False))
+                    out.write("\n")
+                out.flush()
+                os.fsync(out.fileno())
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk gets its space back at once
+        raise
     final = spool_dir / name
     tmp.rename(final)
     _fsync_dir(spool_dir)

@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from warehouse import spool
+from warehouse import db, spool
 from warehouse.errors import NewswatchError
 from warehouse.records import SourceState
 
@@ -43,15 +43,11 @@ class UnloadableBatch(NewswatchError):
 
 def load_batch(con: duckdb.DuckDBPyConnection, batch: Path) -> LoadCounts:
     """Load a spool batch in one transaction; rows already present are left as they are."""
-    con.execute("BEGIN")
     try:
-        counts = _load(con, batch)
-        con.execute("COMMIT")
-    except BaseException as exc:
-        con.execute("ROLLBACK")
-        if isinstance(exc, _BAD_BATCH):
-            raise UnloadableBatch(f"{type(exc).__name__}: {exc}"[:2000]) from exc
-        raise
+        with db.transaction(con):
+            counts = _load(con, batch)
+    except _BAD_BATCH as exc:  # also when only the COMMIT finds it
+        raise UnloadableBatch(f"{type(exc).__name__}: {exc}"[:2000]) from exc
     return counts
 
 
@@ -229,17 +225,12 @@ def replace_matches(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     source = _reader(con, "matches")
     cols = [c for c in _columns(con, "matches") if c not in ("topic", "article_key")]
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
-    con.execute("BEGIN")
-    try:
+    with db.transaction(con):
         con.execute(
             f"INSERT INTO matches BY NAME SELECT * FROM {source} "  # noqa: S608
             f"ON CONFLICT (topic, article_key) DO UPDATE SET {sets}",
             [str(path)],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 # --- export -------------------------------------------------------------------------------
@@ -331,8 +322,7 @@ def outbox_claim(
     # receiver that already has the message can recognise the duplicate.
     recipients = list(message_ids)
     key = [topic, period, recipients]
-    con.execute("BEGIN")
-    try:
+    with db.transaction(con):
         con.execute(
             "INSERT INTO outbox (topic, period, recipient, status, attempts, message_id, "
             "subject, created_at, updated_at) "
@@ -355,10 +345,6 @@ def outbox_claim(
                 "AND status IN ('sent', 'failed', 'unknown')",
                 [subject, *key],
             )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     rows = {row.recipient: row for row in outbox_rows(con, topic, period)}
     return [rows[r] for r in recipients]
 
