@@ -76,12 +76,12 @@ class OneLineGroup(TyperGroup):
 def check_writable(paths: Paths, *, reports: bool = False) -> None:
     """Before anything starts: the run state beside the warehouse (spool, run lock, logs,
     Prefect's home) and, for a digest, the reports directory can be written."""
-    places: list[tuple[Path, type[NewswatchError], str, str]] = [
-        (paths.data_dir, Unwritable, "the warehouse's run state in", "--db, NEWSWATCH_DB")
-    ]
-    if reports:
+    places: list[tuple[Path, type[NewswatchError], str, str]] = []
+    if reports:  # first: a run refused for its reports has not made its run state either
         reports_option = "--reports, NEWSWATCH_REPORTS"
         places.append((paths.reports, ReportsUnwritable, "reports to", reports_option))
+    run_state = (paths.data_dir, Unwritable, "the warehouse's run state in", "--db, NEWSWATCH_DB")
+    places.append(run_state)
     for directory, error, what, option in places:
         probe = directory / f".write-probe-{os.getpid()}"
         try:
