@@ -27,6 +27,7 @@ from flows.cli import app
 from tests.conftest import ROOT
 from tests.faults_support import Room, duplicates, rows, sources_yaml, story
 from tests.test_mail import smtp_server
+from tests.test_warehouse import held_lock
 from warehouse import db, spool
 
 ENV = {"NEWSWATCH_TOPICS": str(ROOT / "topics"), "NEWSWATCH_SOURCES": str(ROOT / "sources.yaml")}
@@ -307,6 +308,16 @@ def test_a_disk_full_at_the_save_keeps_the_run_in_the_spool_and_loses_nothing(
         assert spool.pending(place / ".data" / "spool") == []
         assert rows(warehouse, "SELECT count(*) FROM v_articles") == [(40,)]
         assert duplicates(warehouse) == {}
+
+
+def test_a_warehouse_locked_by_another_process_is_one_line_with_code_3(tmp_path: Path) -> None:
+    warehouse = new_warehouse(tmp_path / "w.duckdb")
+    with held_lock(warehouse, seconds=120, read_only=False) as holder:
+        done = cli("sql", "SELECT count(*) FROM v_articles", "--db", str(warehouse))  # waits 30 s
+    assert done.exit_code == 3, done.output
+    line = one_line(done.output)
+    assert f"{warehouse} is locked by" in line and f"(PID {holder.pid})" in line
+    assert "gave up after 30 s; try again once it has finished" in line
 
 
 # --- SMTP that cannot be used as configured ---------------------------------------------------

@@ -32,7 +32,10 @@ class WarehouseBusy(WarehouseError):
     def __init__(self, path: Path, holder: str | None, waited: float) -> None:
         self.holder = holder
         who = f"{holder}" if holder else "another process"
-        super().__init__(f"{path} is locked by {who}; gave up after {waited:.0f} s")
+        super().__init__(
+            f"{path} is locked by {who}; gave up after {waited:.0f} s; try again once it "
+            "has finished (an open DuckDB session holds the file too: close it)"
+        )
 
 
 def lock_holder(exc: BaseException) -> str | None:
