@@ -320,6 +320,21 @@ def test_a_warehouse_locked_by_another_process_is_one_line_with_code_3(tmp_path:
     assert "gave up after 30 s; try again once it has finished" in line
 
 
+@pytest.mark.prefect
+def test_a_refused_address_is_one_line_for_its_feed_and_the_run_completes(
+    tmp_path: Path, newswatch: Callable[..., Done]
+) -> None:
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(  # loopback, with the default fetch settings: refused before dialling
+        "feeds:\n  - name: Inward\n    url: http://127.0.0.1:9/feed.xml\n", encoding="utf-8"
+    )
+    done = newswatch("ingest", "--db", str(tmp_path / "w.duckdb"), "--sources", str(sources))
+    assert done.exit_code == 0, done.output  # a failed feed is reported and recorded, not fatal
+    assert "Traceback" not in done.output, done.output
+    said = [line for line in done.output.splitlines() if line.startswith("  failed ")]
+    assert said == ["  failed  Inward: refused_address — 127.0.0.1 is not a public address"]
+
+
 # --- SMTP that cannot be used as configured ---------------------------------------------------
 
 
