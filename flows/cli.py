@@ -8,27 +8,45 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from flows import failures
 from flows.config import ConfigError, Paths, Settings, load_settings, resolve_paths
+from warehouse.errors import NewswatchError, PrefectApiError, QueryError, WarehouseError
 
 if TYPE_CHECKING:
     from flows.runtime.prefect_api import PrefectApi
     from flows.topic import Topic
 
-# Exit codes (DESIGN.md): 0 the run completed, even with failed feeds.
-EXIT_CONFIG = 2  # bad sources.yaml, topic file or environment variable
-EXIT_WAREHOUSE = 3  # the warehouse cannot be opened or is locked for too long
-EXIT_BUSY = 75  # another ingest is running on the same warehouse (EX_TEMPFAIL: try later)
+# Exit codes (README): 0 the run completed, even with failed feeds; the others are carried by
+# the exceptions of warehouse/errors.py, which flows/failures.py turns into one line each.
 
 app = typer.Typer(
+    cls=failures.OneLineGroup,
     help="newswatch: news feeds → full text → topic match → DuckDB warehouse → weekly digest.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="NEWSWATCH_DEBUG",
+            help="on a failure, print the traceback too (it always goes to "
+            "warehouse/.data/logs/newswatch.log)",
+        ),
+    ] = False,
+) -> None:
+    """newswatch: news feeds → full text → topic match → DuckDB warehouse → weekly digest."""
+    failures.set_debug(debug)
+
 
 SourcesOpt = Annotated[
     Path | None, typer.Option("--sources", help="sources.yaml [env NEWSWATCH_SOURCES]")
@@ -39,16 +57,8 @@ TopicsOpt = Annotated[
 ]
 
 
-def _fail(code: int, message: str) -> NoReturn:
-    typer.echo(f"newswatch: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def _settings(paths: Paths) -> Settings:
-    try:
-        return load_settings(paths)
-    except ConfigError as exc:
-        _fail(EXIT_CONFIG, str(exc))
+    return load_settings(paths)  # ConfigError: exit 2 (flows/failures.py)
 
 
 def run_ingest(
@@ -56,6 +66,7 @@ def run_ingest(
 ) -> dict[str, Any]:
     """Validate, then run the ingest flow; config and warehouse problems exit with their codes."""
     _settings(paths)  # fail before anything is written
+    failures.check_writable(paths)
     from flows.runtime.prefect_api import PrefectApi
 
     with contextlib.ExitStack() as stack:
@@ -72,8 +83,8 @@ def run_ingest(
             from prefect.settings import PREFECT_API_URL
 
             if not PREFECT_API_URL.value():  # the temporary server has no workers to fan out to
-                _fail(EXIT_CONFIG, "--fan-out needs a Prefect server: set PREFECT_API_URL")
-        with _exit_codes(api):
+                raise ConfigError("--fan-out needs a Prefect server: set PREFECT_API_URL")
+        with _api_gone(api):
             result: dict[str, Any] = asyncio.run(
                 ingest_flow(
                     sources=str(paths.sources),
@@ -88,32 +99,21 @@ def run_ingest(
 
 
 @contextlib.contextmanager
-def _exit_codes(api: PrefectApi) -> Iterator[None]:
-    """A flow's known failures as DESIGN.md's exit codes, each with its one-line reason."""
-    from flows.runtime.runlock import AlreadyRunning
-    from warehouse.db import WarehouseError
-
+def _api_gone(api: PrefectApi) -> Iterator[None]:
+    """A flow that failed because its Prefect API went away says so (other failures pass)."""
     try:
         yield
-    except AlreadyRunning as exc:
-        _fail(EXIT_BUSY, str(exc))
-    except WarehouseError as exc:
-        _fail(EXIT_WAREHOUSE, str(exc))
-    except ConfigError as exc:
-        _fail(EXIT_CONFIG, str(exc))
+    except NewswatchError:
+        raise
     except Exception as exc:
-        if why := api.explain(exc):  # its Prefect API went away
-            _fail(1, why)
+        if why := api.explain(exc):
+            raise PrefectApiError(why) from exc
         raise
 
 
 def _ready(api: PrefectApi) -> None:
-    from flows.runtime.prefect_server import ServerError
-
-    try:
-        api.ready()
-    except ServerError as exc:
-        _fail(1, str(exc))
+    api.ready()  # ServerError: exit 1 with its first line
+    failures.quiet_prefect_tracebacks()
 
 
 @app.command()
@@ -156,23 +156,19 @@ def run_digest(paths: Paths, *, api: PrefectApi | None = None, **options: Any) -
     settings = _settings(paths)
     from datetime import UTC, datetime
 
-    from flows.delivery.period import PeriodError, choose
+    from flows.delivery.period import choose
     from flows.runtime import prefect_api
 
-    try:
-        period_options = {
-            k: v for k, v in options.items() if k in ("week", "until", "days", "recent")
-        }
-        choose(settings.digest.timezone, now=datetime.now(UTC), **period_options)
-    except PeriodError as exc:
-        _fail(EXIT_CONFIG, str(exc))
+    period_options = {k: v for k, v in options.items() if k in ("week", "until", "days", "recent")}
+    choose(settings.digest.timezone, now=datetime.now(UTC), **period_options)  # PeriodError: 2
+    failures.check_writable(paths, reports=True)
     with contextlib.ExitStack() as stack:
         if api is None:
             api = stack.enter_context(prefect_api.PrefectApi(paths.data_dir))
         from flows.digest import digest as digest_flow
 
         _ready(api)
-        with _exit_codes(api):
+        with _api_gone(api):
             result: dict[str, Any] = digest_flow(
                 db=str(paths.db),
                 sources=str(paths.sources),
@@ -208,6 +204,7 @@ def run(
     """The main job: one ingest, the report of the seven days ending now; sends complete weeks."""
     paths = resolve_paths(sources=sources, db=db, topics=topics, reports=reports)
     _settings(paths)  # fail before anything is written or started
+    failures.check_writable(paths, reports=True)
     from flows.runtime.prefect_api import PrefectApi
 
     with PrefectApi(paths.data_dir) as api:  # one Prefect API for both flows
@@ -245,33 +242,24 @@ def serve(sources: SourcesOpt = None, db: DbOpt = None, topics: TopicsOpt = None
     """Register the ingest and digest schedules with Prefect and run them."""
     paths = resolve_paths(sources=sources, db=db, topics=topics)
     _settings(paths)
+    failures.check_writable(paths)
     from flows.runtime import prefect_api
 
     prefect_api.configure(paths.data_dir)
-    from flows.serve import ServeError, schedules_from_env
+    from flows.serve import schedules_from_env
     from flows.serve import serve as serve_schedules
 
-    try:
-        schedules = schedules_from_env(os.environ)
-    except ConfigError as exc:
-        _fail(EXIT_CONFIG, str(exc))
-    try:
-        serve_schedules(paths, schedules)
-    except ServeError as exc:
-        _fail(1, str(exc))
+    serve_schedules(paths, schedules_from_env(os.environ))  # ConfigError 2, ServeError 1
 
 
 def _one_topic(topics: Path | None, topic: str | None) -> Topic:
     """The topic named, or the only one; exit 2 naming the choices otherwise."""
     from flows.config import load_topics
 
-    try:
-        known = load_topics(resolve_paths(topics=topics).topics)
-    except ConfigError as exc:
-        _fail(EXIT_CONFIG, str(exc))
+    known = load_topics(resolve_paths(topics=topics).topics)
     chosen = [t for t in known if topic in (None, t.id)]
     if not chosen or (topic is None and len(known) > 1):
-        _fail(EXIT_CONFIG, f"name one topic with --topic: {', '.join(t.id for t in known)}")
+        raise ConfigError(f"name one topic with --topic: {', '.join(t.id for t in known)}")
     return chosen[0]
 
 
@@ -279,11 +267,8 @@ def _labelled(db: Path | None, topic: str | None) -> list[dict[str, Any]]:
     from warehouse import db as wdb
     from warehouse import labels
 
-    try:
-        with wdb.read_connection(resolve_paths(db=db).db, wait_seconds=30) as con:
-            return labels.current_labels(con, topic)
-    except wdb.WarehouseError as exc:
-        _fail(EXIT_WAREHOUSE, str(exc))
+    with wdb.read_connection(resolve_paths(db=db).db, wait_seconds=30) as con:
+        return labels.current_labels(con, topic)
 
 
 @app.command("eval")
@@ -301,17 +286,19 @@ def evaluate_cmd(
     from flows.matching.labels import corpus_items
 
     if (corpus is None) == (not labels):
-        _fail(EXIT_CONFIG, "give either --corpus FILE.jsonl or --labels")
+        raise ConfigError("give either --corpus FILE.jsonl or --labels")
     chosen = _one_topic(topics, topic)
     if labels:
         items = corpus_items(_labelled(db, chosen.id))
         if not items:
-            _fail(1, f"no labelled articles for {chosen.id}; add some with `newswatch label`")
+            raise NewswatchError(
+                f"no labelled articles for {chosen.id}; add some with `newswatch label`"
+            )
     else:
         try:
             items = load_corpus(corpus)  # type: ignore[arg-type]  # not None: checked above
         except (CorpusError, OSError) as exc:
-            _fail(EXIT_CONFIG, str(exc))
+            raise ConfigError(str(exc)) from exc
     typer.echo(format_report(evaluate(chosen, items)))
 
 
@@ -333,7 +320,7 @@ def label(
     from warehouse.db import WarehouseError
 
     if verdict not in VERDICTS:
-        _fail(EXIT_CONFIG, f"verdict {verdict!r}: use {' or '.join(VERDICTS)}")
+        raise ConfigError(f"verdict {verdict!r}: use {' or '.join(VERDICTS)}")
     chosen = _one_topic(topics, topic)
     who = by or os.environ.get("USER") or getpass.getuser()
     try:
@@ -341,9 +328,9 @@ def label(
             resolve_paths(db=db).db, chosen, url, verdict, note=note, by=who, now=datetime.now(UTC)
         )
     except UnknownArticle as exc:
-        _fail(1, str(exc))
-    except WarehouseError as exc:
-        _fail(EXIT_WAREHOUSE, str(exc))
+        raise NewswatchError(str(exc)) from exc
+    except WarehouseError:
+        raise
     said = {None: "never scored", True: "a match", False: "no match"}[done.matched_then]
     agrees = (
         ""
@@ -373,7 +360,7 @@ def labels_export(
     try:
         written = write_corpus(rows, out)
     except OSError as exc:
-        _fail(1, f"{out}: {exc.strerror or exc}")
+        raise NewswatchError(f"{out}: {exc.strerror or exc}") from exc
     typer.echo(f"{out}: {written} labelled articles")
 
 
@@ -398,15 +385,15 @@ def topic_draft(
     from flows.matching.seed_entities import SeedError
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,79}", topic_id):
-        _fail(EXIT_CONFIG, f"--id {topic_id!r}: use lowercase letters, digits and -, e.g. my-topic")
+        raise ConfigError(f"--id {topic_id!r}: use lowercase letters, digits and -, e.g. my-topic")
     try:
         path, profile = write_draft(
             seed, resolve_paths(topics=topics).topics, topic_id, force=force, lang=language
         )
     except SeedError as exc:
-        _fail(EXIT_CONFIG, f"{seed}: {exc}")
+        raise ConfigError(f"{seed}: {exc}") from exc
     except FileExistsError as exc:
-        _fail(1, str(exc))
+        raise NewswatchError(str(exc)) from exc
     groups = profile["groups"]
     typer.echo(
         f"{path}: {len(profile['entities'])} entities in groups {', '.join(groups)}; "
@@ -424,13 +411,10 @@ def topic_show(
     from flows.config import load_topics
     from flows.matching.draft import show
 
-    try:
-        known = load_topics(resolve_paths(topics=topics).topics)
-    except ConfigError as exc:
-        _fail(EXIT_CONFIG, str(exc))
+    known = load_topics(resolve_paths(topics=topics).topics)
     chosen = [t for t in known if name in (None, t.id)]
     if not chosen:
-        _fail(EXIT_CONFIG, f"no topic {name!r}; known: {', '.join(t.id for t in known)}")
+        raise ConfigError(f"no topic {name!r}; known: {', '.join(t.id for t in known)}")
     typer.echo("\n\n".join(show(t) for t in chosen))
 
 
@@ -443,13 +427,9 @@ def rescore(
 ) -> None:
     """Re-apply the current topic profiles to every stored article; fetches nothing."""
     from flows.rescore import rescore as rescore_all
-    from warehouse.db import WarehouseError
 
     settings = _settings(resolve_paths(db=db, sources=sources, topics=topics))
-    try:
-        changes = rescore_all(settings, dry_run=dry_run)
-    except WarehouseError as exc:
-        _fail(EXIT_WAREHOUSE, str(exc))
+    changes = rescore_all(settings, dry_run=dry_run)  # WarehouseError: exit 3
     verb = ("would add", "would drop") if dry_run else ("added", "dropped")
     for c in changes:
         typer.echo(
@@ -498,11 +478,8 @@ def export(
     if query is not None:
         _export_query(paths.db, query, out, name, fmt)
         return
-    try:
-        with wdb.read_connection(paths.db, wait_seconds=30) as con:
-            written = store.export_parquet(con, out)
-    except wdb.WarehouseError as exc:
-        _fail(EXIT_WAREHOUSE, str(exc))
+    with wdb.read_connection(paths.db, wait_seconds=30) as con:
+        written = store.export_parquet(con, out)
     for table, rows in written:
         typer.echo(f"{out / (table + '.parquet')}: {rows} rows")
 
@@ -512,23 +489,23 @@ def _export_query(db: Path, query: str, out: Path, name: str, fmt: str) -> None:
     from warehouse import store
 
     if fmt not in ("parquet", "csv"):
-        _fail(EXIT_CONFIG, f"--format {fmt}: expected parquet or csv")
+        raise ConfigError(f"--format {fmt}: expected parquet or csv")
     if not name or Path(name).name != name or name.startswith("."):
-        _fail(EXIT_CONFIG, f"--name {name!r}: expected a plain file name, e.g. weekly_matches")
+        raise ConfigError(f"--name {name!r}: expected a plain file name, e.g. weekly_matches")
     out.mkdir(parents=True, exist_ok=True)
     target = (out / f"{name}.{fmt}").resolve()
     tmp = target.with_name(target.name + ".tmp")
     try:  # the query runs sandboxed like `sql`: it may write the one staging file, nothing else
         with wdb.analyst_connection(db, wait_seconds=30, writable=tmp) as con:
             rows = store.export_query(con, query, tmp, fmt)
-    except wdb.WarehouseError as exc:
-        _fail(EXIT_WAREHOUSE, str(exc))
+    except WarehouseError:
+        raise
     except wdb.QueryRefused as exc:
         tmp.unlink(missing_ok=True)
-        _fail(1, f"query refused: {exc}")
-    except Exception as exc:  # noqa: BLE001 (an analyst's SQL error is reported, not a traceback)
+        raise QueryError(f"query refused: {exc}") from exc
+    except Exception as exc:  # an analyst's SQL error is one line, not a traceback
         tmp.unlink(missing_ok=True)
-        _fail(1, f"query failed: {str(exc).splitlines()[0]}")
+        raise QueryError(f"query failed: {str(exc).splitlines()[0]}") from exc
     tmp.replace(target)
     typer.echo(f"{target}: {rows} rows")
 
@@ -546,13 +523,10 @@ def explain(
 
     paths = resolve_paths(db=db)
     key = canonical_url(url) or url
-    try:
-        with wdb.read_connection(paths.db, wait_seconds=30) as con:
-            found = store.explain_rows(con, key)
-    except wdb.WarehouseError as exc:
-        _fail(EXIT_WAREHOUSE, str(exc))
+    with wdb.read_connection(paths.db, wait_seconds=30) as con:
+        found = store.explain_rows(con, key)
     if not found:
-        _fail(1, f"no stored article under {key}")
+        raise NewswatchError(f"no stored article under {key}")
     typer.echo(describe(found))
 
 
@@ -600,12 +574,12 @@ def sql(
     try:
         with wdb.analyst_connection(paths.db, wait_seconds=30) as con:
             columns, rows = store.query(con, query)
-    except wdb.WarehouseError as exc:
-        _fail(EXIT_WAREHOUSE, str(exc))
+    except wdb.WarehouseError:
+        raise
     except wdb.QueryRefused as exc:
-        _fail(1, f"query refused: {exc}")
-    except Exception as exc:  # noqa: BLE001 (an analyst's SQL error is reported, not a traceback)
-        _fail(1, f"query failed: {str(exc).splitlines()[0]}")
+        raise QueryError(f"query refused: {exc}") from exc
+    except Exception as exc:  # an analyst's SQL error is reported, not a traceback
+        raise QueryError(f"query failed: {str(exc).splitlines()[0]}") from exc
     _print_table(columns, rows, max_rows=max_rows, width=width)
 
 

@@ -16,16 +16,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from flows.topic import Topic
+from warehouse.errors import ConfigError as ConfigError  # its old home; still importable
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_USER_AGENT = (
     "newswatch/0.1 (news monitoring for analysts; +https://github.com/newswatch/newswatch)"
 )
-
-
-class ConfigError(Exception):
-    """A configuration file or variable is unusable; the message names file, entry and fix."""
 
 
 class _Strict(BaseModel):

@@ -27,6 +27,7 @@ from flows.matching.mutes import match_article
 from flows.run_summary import RunReport
 from flows.runtime.runlock import single_run
 from warehouse import batches
+from warehouse.errors import NewswatchError
 from warehouse.records import Article, Entry, FeedOutcome, Signature
 from warehouse.rows import ArticleRow, MatchRow, SignatureRow
 
@@ -43,7 +44,7 @@ class FeedFetch:
     entries: tuple[Entry, ...] = ()
 
 
-class TransientFeedError(Exception):
+class TransientFeedError(NewswatchError):
     """A failure worth one retry; carries the outcome to record if the retry fails too."""
 
     def __init__(self, fetch: FeedFetch) -> None:

@@ -30,6 +30,7 @@ from flows.runtime.prefect_server import (
     port_free,
     spawn,
 )
+from warehouse.errors import PrefectApiError
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -42,7 +43,7 @@ CRON_FIELDS = "minute hour day-of-month month day-of-week"
 WATCH_SECONDS = 600.0  # how often `serve` checks that ingest runs still complete
 
 
-class ServeError(Exception):
+class ServeError(PrefectApiError):
     """The schedules cannot be served: the local server did not start, or a flow is missing."""
 
 

@@ -15,6 +15,7 @@ from email.utils import format_datetime, getaddresses, parseaddr
 from typing import Literal, Protocol
 
 from reports.render import clean_header
+from warehouse.errors import ConfigError
 from warehouse.records import Rendered
 
 Status = Literal["sent", "retry", "failed", "unknown"]
@@ -31,7 +32,7 @@ _STAGE_OF_COMMAND: dict[str, Stage] = {
 _DETAIL_MAX = 300
 
 
-class MailConfigError(Exception):
+class MailConfigError(ConfigError):
     """The SMTP settings cannot be used safely; raised before any message is offered."""
 
 

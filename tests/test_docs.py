@@ -14,7 +14,11 @@ from warehouse import db
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 # Written by a run, not part of the clone:
-RUN_OUTPUT = {"warehouse/.data/", "warehouse/newswatch.duckdb"}
+RUN_OUTPUT = {
+    "warehouse/.data/",
+    "warehouse/newswatch.duckdb",
+    "warehouse/.data/logs/newswatch.log",
+}
 
 
 def test_every_command_is_in_the_readme_table() -> None:

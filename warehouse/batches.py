@@ -16,6 +16,7 @@ from typing import Protocol
 import duckdb
 
 from warehouse import db, spool, store
+from warehouse.errors import Unwritable, unwritable_message, why_unwritable
 from warehouse.records import SIGNATURE_SCHEME, Signature, SourceState
 from warehouse.rows import Batch
 
@@ -155,8 +156,19 @@ def save(
     *,
     wait_seconds: float | None = None,
 ) -> Saved:
-    """Spool the run's rows, then load every pending batch; if locked, they stay spooled."""
-    batch = spool.write_batch(spool_dir(paths), name, rows)
+    """Spool the run's rows, then load every pending batch; if locked, they stay spooled.
+
+    Unwritable when not even the spool can be written; a WarehouseError naming the spooled
+    batch when the warehouse cannot take it (a full disk, a damaged file): it loads next run.
+    """
+    try:
+        batch = spool.write_batch(spool_dir(paths), name, rows)
+    except OSError as exc:
+        if (why := why_unwritable(exc)) is None:
+            raise
+        fix = "make it writable; the next run fetches this run's new pages again"
+        message = unwritable_message(why, spool_dir(paths), "this run's results to", fix)
+        raise Unwritable(f"{message}; nothing of this run was stored") from exc
     try:
         with db.write_connection(paths.db, wait_seconds=_wait(wait_seconds)) as con:
             db.migrate(con)
@@ -165,6 +177,9 @@ def save(
     except db.WarehouseBusy as exc:
         log.warning("%s: this run's results are kept in %s for the next run", exc, batch)
         return Saved(stored=False, batch=batch, holder=exc.holder)
+    except db.WarehouseError as exc:
+        kept = f"{exc}; this run's results are kept in {batch} and load on the next run"
+        raise (Unwritable if isinstance(exc, Unwritable) else db.WarehouseError)(kept) from exc
     quarantined = tuple(refused.values())
     if batch in refused:
         return Saved(stored=False, batch=None, quarantined=quarantined)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import re
@@ -11,6 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+
+from warehouse.errors import QueryError, Unwritable, unwritable_message, why_unwritable
+from warehouse.errors import WarehouseError as WarehouseError  # its old home
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VIEWS = Path(__file__).with_name("views.sql")
@@ -22,11 +26,7 @@ CREATE_CONFIG: dict[str, str | bool | int | float | list[str]] = {
 _HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
 
 
-class WarehouseError(Exception):
-    """The warehouse cannot be used (missing, corrupt, unreadable)."""
-
-
-class QueryRefused(Exception):
+class QueryRefused(QueryError):
     """An analyst's query tried to reach past the warehouse (a file, the network, an extension)."""
 
 
@@ -36,7 +36,10 @@ class WarehouseBusy(WarehouseError):
     def __init__(self, path: Path, holder: str | None, waited: float) -> None:
         self.holder = holder
         who = f"{holder}" if holder else "another process"
-        super().__init__(f"{path} is locked by {who}; gave up after {waited:.0f} s")
+        super().__init__(
+            f"{path} is locked by {who}; gave up after {waited:.0f} s; try again once it "
+            "has finished (an open DuckDB session holds the file too: close it)"
+        )
 
 
 def lock_holder(exc: BaseException) -> str | None:
@@ -45,6 +48,25 @@ def lock_holder(exc: BaseException) -> str | None:
     if found:
         return f"{Path(found['program']).name} (PID {found['pid']})"
     return "another process" if "Could not set lock" in str(exc) else None
+
+
+# DuckDB's words for a file that is not (or no longer) a whole database
+_DAMAGED = ("Corrupt database file", "not a valid DuckDB database", "Could not read enough bytes")
+_DAMAGED_FIX = (
+    "newswatch leaves it as it is: restore it from a backup, or move it aside and run "
+    "`newswatch ingest` to start a new warehouse"
+)
+
+
+def unusable(path: Path, exc: duckdb.Error) -> WarehouseError | None:
+    """The one-line WarehouseError for a damaged or unwritable warehouse file, else None."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if why := why_unwritable(exc):
+        fix = "make its directory writable, or keep the warehouse elsewhere (--db, NEWSWATCH_DB)"
+        return Unwritable(unwritable_message(why, path, "the warehouse", fix))
+    if any(mark in str(exc) for mark in _DAMAGED) or isinstance(exc, duckdb.InternalException):
+        return WarehouseError(f"{path} is damaged ({first}); {_DAMAGED_FIX}")
+    return None
 
 
 def _connect(
@@ -58,7 +80,10 @@ def _connect(
     if read_only and not path.exists():
         raise WarehouseError(f"{path}: no warehouse here yet; run `newswatch ingest` first")
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unwritable_directory(path, exc) from exc
     start = time.monotonic()
     delay = 0.05
     while True:
@@ -72,24 +97,39 @@ def _connect(
         except duckdb.IOException as exc:
             holder = lock_holder(exc)
             if holder is None:
-                raise WarehouseError(f"{path}: {exc}") from exc
+                raise unusable(path, exc) or WarehouseError(f"{path}: {exc}") from exc
             waited = time.monotonic() - start
             if waited >= wait_seconds:
                 raise WarehouseBusy(path, holder, waited) from exc
             time.sleep(min(delay * random.uniform(0.5, 1.5), max(0.0, wait_seconds - waited)))  # noqa: S311
             delay = min(delay * 2, 2.0)
         except duckdb.Error as exc:
-            raise WarehouseError(f"{path}: {exc}") from exc
+            raise unusable(path, exc) or WarehouseError(f"{path}: {exc}") from exc
+
+
+def _unwritable_directory(path: Path, exc: OSError) -> WarehouseError:
+    why = why_unwritable(exc)
+    if why is None:
+        return WarehouseError(f"{path.parent}: {exc}")
+    fix = "make it writable, or keep the warehouse elsewhere (--db, NEWSWATCH_DB)"
+    return Unwritable(unwritable_message(why, path.parent, "the warehouse directory", fix))
 
 
 @contextmanager
 def write_connection(
     path: Path, *, wait_seconds: float = 30.0
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short write session: hold it only for the statements, then let readers back in."""
+    """A short write session: hold it only for the statements, then let readers back in.
+
+    A damaged file or a full disk met by a statement is a WarehouseError, like one met at open.
+    """
     con = _connect(path, read_only=False, wait_seconds=wait_seconds)
     try:
         yield con
+    except duckdb.Error as exc:
+        if (known := unusable(path, exc)) is not None:
+            raise known from exc
+        raise
     finally:
         con.close()
 
@@ -102,6 +142,10 @@ def read_connection(
     con = _connect(path, read_only=True, wait_seconds=wait_seconds)
     try:
         yield con
+    except duckdb.Error as exc:
+        if (known := unusable(path, exc)) is not None:
+            raise known from exc
+        raise
     finally:
         con.close()
 
@@ -132,6 +176,24 @@ def analyst_connection(
         con.close()
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN … COMMIT, rolled back on any failure with the original error kept.
+
+    A COMMIT that fails (no space left on the device, a constraint checked at commit) has
+    already ended the transaction: the ROLLBACK after it fails too, and its "no transaction is
+    active" must not replace the error that says what happened.
+    """
+    con.execute("BEGIN")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Apply pending migrations in order, each in its own transaction; refresh the views."""
     con.execute(
@@ -153,11 +215,6 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def _apply(con: duckdb.DuckDBPyConnection, version: str, sql: str) -> None:
-    con.execute("BEGIN")
-    try:
+    with transaction(con):
         con.execute(sql)
         con.execute("INSERT INTO schema_migrations (version) VALUES (?)", [version])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise

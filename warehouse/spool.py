@@ -45,11 +45,15 @@ def write_batch(spool_dir: Path, name: str, batch: Batch) -> Path:
     spool_dir.mkdir(parents=True, exist_ok=True)
     tmp = spool_dir / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
-    for table in TABLES:
-        with (tmp / f"{table}.jsonl").open("w", encoding="utf-8") as out:
-            out.writelines(map(line, getattr(batch, table)))
-            out.flush()
-            os.fsync(out.fileno())
+    try:
+        for table in TABLES:
+            with (tmp / f"{table}.jsonl").open("w", encoding="utf-8") as out:
+                out.writelines(map(line, getattr(batch, table)))
+                out.flush()
+                os.fsync(out.fileno())
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk gets its space back at once
+        raise
     final = spool_dir / name
     tmp.rename(final)
     _fsync_dir(spool_dir)

@@ -10,7 +10,9 @@ from typing import Any
 
 import duckdb
 
+from warehouse import db
 from warehouse.db import QueryRefused
+from warehouse.errors import NewswatchError
 from warehouse.evidence import Evidence
 from warehouse.records import SourceState
 from warehouse.rows import TABLES
@@ -38,21 +40,17 @@ _BAD_BATCH = (
 )
 
 
-class UnloadableBatch(Exception):
+class UnloadableBatch(NewswatchError):
     """A spool batch the warehouse refuses whatever the state of the machine."""
 
 
 def load_batch(con: duckdb.DuckDBPyConnection, batch: Path) -> LoadCounts:
     """Load a spool batch in one transaction; rows already present are left as they are."""
-    con.execute("BEGIN")
     try:
-        counts = _load(con, batch)
-        con.execute("COMMIT")
-    except BaseException as exc:
-        con.execute("ROLLBACK")
-        if isinstance(exc, _BAD_BATCH):
-            raise UnloadableBatch(f"{type(exc).__name__}: {exc}"[:2000]) from exc
-        raise
+        with db.transaction(con):
+            counts = _load(con, batch)
+    except _BAD_BATCH as exc:  # also when only the COMMIT finds it
+        raise UnloadableBatch(f"{type(exc).__name__}: {exc}"[:2000]) from exc
     return counts
 
 
@@ -244,17 +242,12 @@ def replace_matches(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     source = _reader(con, "matches")
     cols = [c for c in _columns(con, "matches") if c not in ("topic", "article_key")]
     sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
-    con.execute("BEGIN")
-    try:
+    with db.transaction(con):
         con.execute(
             f"INSERT INTO matches BY NAME SELECT * FROM {source} "  # noqa: S608
             f"ON CONFLICT (topic, article_key) DO UPDATE SET {sets}",
             [str(path)],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 # --- export -------------------------------------------------------------------------------
@@ -385,8 +378,7 @@ def outbox_claim(
     # receiver that already has the message can recognise the duplicate.
     recipients = list(message_ids)
     key = [topic, period, channel, recipients]
-    con.execute("BEGIN")
-    try:
+    with db.transaction(con):
         con.execute(
             "INSERT INTO outbox (topic, period, channel, recipient, status, attempts, message_id, "
             "subject, created_at, updated_at) "
@@ -409,10 +401,6 @@ def outbox_claim(
                 "AND status IN ('sent', 'failed', 'unknown')",
                 [subject, *key],
             )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     rows = {row.recipient: row for row in outbox_rows(con, topic, period, channel)}
     return [rows[r] for r in recipients]
 

@@ -17,6 +17,7 @@ import lxml.html  # type: ignore[import-untyped]  # lxml.html ships no type info
 from lxml import etree
 
 from flows.web.urls import canonical_url, safe_link, unwrap_redirector
+from warehouse.errors import NewswatchError
 from warehouse.records import Entry, FetchResult, ParsedFeed
 
 TITLE_MAX = 1_000
@@ -54,7 +55,7 @@ _OPEN = {kind: re.compile(rb"<%s[\s/>]" % kind) for kind in (b"item", b"entry")}
 _CLOSE = {kind: re.compile(rb"</%s\s*>" % kind) for kind in (b"item", b"entry")}
 
 
-class NotAFeed(ValueError):
+class NotAFeed(NewswatchError, ValueError):
     """The body is no RSS, Atom or RDF feed; the message says what it is instead."""
 
 

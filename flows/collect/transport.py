@@ -18,12 +18,13 @@ import httpcore
 import httpx
 
 from flows.web.addresses import Allowlist, dialable
+from warehouse.errors import NewswatchError
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 _STEP = 64 * 1024  # most decoded bytes produced from compressed input at once
 
 
-class Failure(Exception):
+class Failure(NewswatchError):
     """A fetch ending in a failure class; raised inside this module, returned as a FetchResult."""
 
     def __init__(self, status: str, reason: str) -> None:

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from warehouse.errors import ConfigError
+
 DEFAULT_TIMEZONE = "Europe/London"
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
 
-class PeriodError(ValueError):
+class PeriodError(ConfigError, ValueError):
     """A period given on the command line cannot be understood."""
 
 

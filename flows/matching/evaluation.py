@@ -11,12 +11,13 @@ from pathlib import Path
 from flows.matching.match import compile_topic
 from flows.matching.mutes import match_article
 from flows.topic import Topic
+from warehouse.errors import ConfigError
 from warehouse.evidence import ScoreParts, Window
 
 LABELS = ("relevant", "not_relevant", "ambiguous")
 
 
-class CorpusError(ValueError):
+class CorpusError(ConfigError, ValueError):
     """A corpus line is not a usable labelled item; the message names the line and the fix."""
 
 

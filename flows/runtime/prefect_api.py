@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from flows.runtime import prefect_server
 from flows.runtime.prefect_server import ServerChild
 
@@ -62,6 +64,7 @@ class PrefectApi:
         self._child: ServerChild | None = None
         self._stack = contextlib.ExitStack()
         self._ready = False
+        self._first_start: FileLock | None = None
 
     def __enter__(self) -> PrefectApi:
         configure(self.data_dir)
@@ -70,10 +73,12 @@ class PrefectApi:
             os.environ["PREFECT_API_URL"] = url
             self._stack.callback(os.environ.pop, "PREFECT_API_URL", None)
         elif self.temporary and not _named_api():
+            self._first_start = _first_start(_home())
             self._child = self._start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._first_start_done(healthy=False)
         alive = self._child is not None and self._child.process.poll() is None
         if alive and self._ready:
             _drain_prefect_workers()  # their logs and events go to our server: send them first
@@ -113,9 +118,18 @@ class PrefectApi:
                     self._child = None  # another process took the port we were handed: again
             else:
                 raise prefect_server.ServerError("no free port for the temporary Prefect server")
+            self._first_start_done(healthy=True)
             # Settings were read when Prefect was imported; this process uses the server now.
             self._stack.enter_context(temporary_settings({PREFECT_API_URL: child.url}))
         self._ready = True
+
+    def _first_start_done(self, *, healthy: bool) -> None:
+        if self._first_start is None:
+            return
+        if healthy:  # its database is made: later servers only open it
+            _first_start_marker(Path(os.environ["PREFECT_HOME"])).touch()
+        self._first_start.release()
+        self._first_start = None
 
     def explain(self, exc: BaseException) -> str | None:
         """One line for a run that failed because its Prefect API went away; None otherwise."""
@@ -137,6 +151,29 @@ class PrefectApi:
 
 def _home() -> Path:
     return Path(os.environ["PREFECT_HOME"])
+
+
+def _first_start_marker(home: Path) -> Path:
+    return home / ".database-made"
+
+
+def _first_start(home: Path) -> FileLock | None:
+    """On a fresh Prefect home, one temporary server at a time until the first has made its
+    database: two servers creating it at once race in Prefect's migrations (one exits 3).
+    """
+    if _first_start_marker(home).exists():
+        return None
+    home.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(home / ".first-start.lock")
+    wait = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 120)
+    try:
+        lock.acquire(timeout=wait)
+    except Timeout:  # the first is stuck: start anyway, and say why if this one fails
+        return None
+    if _first_start_marker(home).exists():  # made while we waited
+        lock.release()
+        return None
+    return lock
 
 
 def _named_api() -> str:

@@ -27,11 +27,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from warehouse.errors import PrefectApiError
+
 STOP_SECONDS = 15.0  # allowed for a graceful stop before harder signals
 _PORT_TAKEN = ("address already in use", "errno 98")
 
 
-class ServerError(Exception):
+class ServerError(PrefectApiError):
     """A Prefect server child exited or did not answer; the message ends with its log."""
 
 
@@ -51,7 +53,7 @@ class ServerChild:
             if self.process.poll() is not None:
                 raise ServerError(
                     f"{self.name} exited with code {self.process.returncode} before it "
-                    f"answered; its log ({self.log}) ends:\n{tail(self.log)}"
+                    f"answered; see its log {self.log}\nwhich ends:\n{tail(self.log)}"
                 )
             try:
                 # Loopback address built by us; never user input.
@@ -63,7 +65,7 @@ class ServerChild:
             if time.monotonic() > deadline:
                 raise ServerError(
                     f"{self.name} did not answer {self.url}/health within "
-                    f"{timeout:.0f} s; its log ({self.log}) ends:\n{tail(self.log)}"
+                    f"{timeout:.0f} s; see its log {self.log}\nwhich ends:\n{tail(self.log)}"
                 )
             time.sleep(poll)
 

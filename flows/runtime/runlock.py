@@ -9,8 +9,10 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from warehouse.errors import AnotherRun
 
-class AlreadyRunning(Exception):
+
+class AlreadyRunning(AnotherRun):
     """Another ingest holds this warehouse's run lock."""
 
 
