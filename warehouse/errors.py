@@ -1,7 +1,7 @@
 """Every failure newswatch reports to its user, each class carrying the exit code it ends with.
 
 The bottom of the layers (it imports nothing of newswatch), so that every layer may raise them;
-the CLI maps them to one line and an exit code in one place (flows/failures.py, through the CLI app of flows/cli/).
+the CLI maps them to one line and an exit code in one place (flows/failures.py).
 A message names the cause and the fix on its first line; anything after it (a server's log,
 say) goes to the log file only.
 
