@@ -58,7 +58,7 @@ from flows import digest as digest_flow  # noqa: E402
 from flows.config import Paths, Settings, load_settings  # noqa: E402
 from flows.delivery.period import Period, last_complete_week  # noqa: E402
 from reports.render import render  # noqa: E402
-from warehouse import batches, store  # noqa: E402
+from warehouse import batches, queries, store  # noqa: E402
 from warehouse import db as wdb  # noqa: E402
 from warehouse.evidence import Evidence  # noqa: E402
 from warehouse.records import SIGNATURE_SCHEME  # noqa: E402
@@ -252,10 +252,10 @@ def measure(db: Path, settings: Settings, repeat: int, seed: int, writes: bool) 
         return run
 
     def v_matches(con: duckdb.DuckDBPyConnection) -> int:
-        return len(store.query(con, _week_sql("v_matches", period))[1])
+        return len(queries.query(con, _week_sql("v_matches", period))[1])
 
     def v_articles(con: duckdb.DuckDBPyConnection) -> int:
-        return len(store.query(con, _week_sql("v_articles", period))[1])
+        return len(queries.query(con, _week_sql("v_articles", period))[1])
 
     reads: dict[str, Callable[[duckdb.DuckDBPyConnection], Any]] = {
         "period_matches (week)": lambda con: len(

@@ -8,7 +8,8 @@ import duckdb
 
 from flows.delivery.channels import Outcome
 from flows.delivery.outbox import send_once
-from warehouse import db, store
+from warehouse import db
+from warehouse import outbox as outbox_table
 
 
 def test_rows_written_before_channels_keep_working_as_email(tmp_path: Path) -> None:
@@ -66,7 +67,7 @@ def test_the_same_period_and_recipient_is_sent_once_per_channel(tmp_path: Path) 
     send_once(path, chat, force=True, **kw)  # type: ignore[arg-type]
     assert len(chat.sent) == 2
     with db.read_connection(path) as con:
-        rows = store.outbox_rows(con, "t", "2026-W47")
+        rows = outbox_table.outbox_rows(con, "t", "2026-W47")
     assert sorted((r.channel, r.status, r.attempts) for r in rows) == [
         ("email", "sent", 1),
         ("team-chat", "sent", 2),

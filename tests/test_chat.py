@@ -25,7 +25,8 @@ from reports.chat import ChatText, digest_message
 from tests.conftest import ROOT
 from tests.test_mail import free_port
 from tests.test_render import digest, story
-from warehouse import db, store
+from warehouse import db
+from warehouse import outbox as outbox_table
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"),)
 TEXT = ChatText("UK–Poland defence: 16–22 Nov 2026 — 2 stories", "1. Treaty signed — BBC")
@@ -65,9 +66,9 @@ def posts(server: HTTPServer) -> list[dict[str, Any]]:
     return [json.loads(request.get_data()) for request, _ in server.log]
 
 
-def rows(path: Path) -> list[store.OutboxRow]:
+def rows(path: Path) -> list[outbox_table.OutboxRow]:
     with db.read_connection(path / "w.duckdb") as con:
-        return store.outbox_rows(con)
+        return outbox_table.outbox_rows(con)
 
 
 def test_a_webhook_gets_the_message_once_and_again_only_when_forced(

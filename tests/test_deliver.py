@@ -22,7 +22,8 @@ from tests.test_mail import (
     settings,
     smtp_server,
 )
-from warehouse import db, store
+from warehouse import db
+from warehouse import outbox as outbox_table
 
 TOPIC, PERIOD = "uk-poland", "2026-W47"
 ANA, BOB = "ana@readers.example", "bob@readers.example"
@@ -55,9 +56,9 @@ def run(
     )
 
 
-def rows(warehouse: Path) -> dict[str, store.OutboxRow]:
+def rows(warehouse: Path) -> dict[str, outbox_table.OutboxRow]:
     with db.read_connection(warehouse) as con:
-        return {r.recipient: r for r in store.outbox_rows(con, TOPIC, PERIOD)}
+        return {r.recipient: r for r in outbox_table.outbox_rows(con, TOPIC, PERIOD)}
 
 
 def statuses(results: list[DeliveryResult]) -> dict[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +11,6 @@ from typing import Any
 import duckdb
 
 from warehouse import db
-from warehouse.db import QueryRefused
 from warehouse.errors import NewswatchError
 from warehouse.evidence import Evidence
 from warehouse.records import SourceState
@@ -176,7 +175,7 @@ def period_matches(
         "WHERE m.topic = $topic AND m.matched",
         {"topic": topic, "start": start, "end": end},
     )
-    return _with_evidence(cur)
+    return with_evidence(cur)
 
 
 def period_counts(
@@ -250,230 +249,6 @@ def replace_matches(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         )
 
 
-# --- export -------------------------------------------------------------------------------
-
-EXPORTED = (
-    "articles", "matches", "sources", "fetch_log", "runs", "outbox", "article_keys", "labels"
-)  # fmt: skip
-EXPORTED_VIEWS = ("v_articles", "v_matches", "v_source_health", "v_digests", "v_labels")
-
-
-def export_parquet(con: duckdb.DuckDBPyConnection, out: Path) -> list[tuple[str, int]]:
-    """Every table and documented view as <name>.parquet (zstd); (name, rows) written."""
-    out.mkdir(parents=True, exist_ok=True)
-    present = {
-        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
-    }
-    written = []
-    for name in (*EXPORTED, *EXPORTED_VIEWS):
-        if name not in present:
-            continue
-        target = out / f"{name}.parquet"
-        tmp = target.with_suffix(".parquet.tmp")
-        con.execute(
-            f"COPY (SELECT * FROM {name}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)"  # noqa: S608
-        )
-        tmp.replace(target)
-        rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()  # noqa: S608
-        written.append((name, int(rows[0]) if rows else 0))
-    return written
-
-
-def explain_rows(con: duckdb.DuckDBPyConnection, key: str) -> list[dict[str, Any]]:
-    """The article stored under a key (any key it was seen under), with each topic's verdict."""
-    cur = con.execute(
-        "SELECT a.url, a.title, a.source, a.published_at, a.language, a.extraction, m.topic, "
-        "m.score, m.matched, m.entities, m.evidence, m.profile_version, a.story_id "
-        "FROM article_keys k JOIN articles a ON a.key = k.article_key "
-        "LEFT JOIN matches m ON m.article_key = a.key WHERE k.key = ? ORDER BY m.topic",
-        [key],
-    )
-    return _with_evidence(cur)
-
-
-def _with_evidence(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Rows as dicts, the `evidence` JSON decoded (NULL when an article has no verdict: empty)."""
-    names = [d[0] for d in cur.description or []]
-    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    for row in rows:
-        row["evidence"] = Evidence.from_json(row["evidence"])
-    return rows
-
-
-_READS_ONLY = (
-    "`newswatch sql` reads the warehouse and nothing else; "
-    '`newswatch export --query "SELECT …"` writes a query\'s rows to a file'
-)
-
-
-def query(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run one analyst query; column names and rows."""
-    try:
-        cur = con.execute(sql)
-        columns = [d[0] for d in cur.description or []]
-        return columns, cur.fetchall()
-    except duckdb.PermissionException as exc:
-        raise QueryRefused(f"{str(exc).splitlines()[0]}; {_READS_ONLY}") from exc
-
-
-def export_query(con: duckdb.DuckDBPyConnection, sql: str, tmp: Path, fmt: str) -> int:
-    """One analyst SELECT's rows written to `tmp` as Parquet (zstd) or CSV; the rows written."""
-    statements = con.extract_statements(sql)
-    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
-        raise QueryRefused("--query takes one SELECT statement (WITH, FROM, DESCRIBE … too)")
-    body = statements[0].query.strip().rstrip(";")
-    options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER"
-    target = str(tmp).replace("'", "''")
-    try:
-        row = con.execute(f"COPY ({body}) TO '{target}' ({options})").fetchone()
-    except duckdb.PermissionException as exc:
-        raise QueryRefused(
-            f"{str(exc).splitlines()[0]}; the query may read the warehouse only"
-        ) from exc
-    return int(row[0]) if row else 0
-
-
-# Outbox: one row per (topic, period, channel, recipient), committed before any message leaves.
-# pending -> sending -> sent | failed | unknown; only a commit of `sending` precedes a send.
-
-_OUTBOX_COLUMNS = (
-    "topic, period, recipient, status, attempts, last_code, last_error, message_id, subject, "
-    "created_at, updated_at, sent_at, channel"
-)
-_INTERRUPTED = "a run stopped while sending this message; the server may have accepted it"
-EMAIL = "email"  # the channel of every row written before channels existed
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    """One message's delivery to one recipient on one channel."""
-
-    topic: str
-    period: str
-    recipient: str
-    status: str  # pending, sending, sent, failed or unknown
-    attempts: int
-    last_code: int | None
-    last_error: str | None
-    message_id: str
-    subject: str
-    created_at: datetime
-    updated_at: datetime
-    sent_at: datetime | None
-    channel: str = EMAIL
-
-
-def outbox_claim(
-    con: duckdb.DuckDBPyConnection,
-    topic: str,
-    period: str,
-    message_ids: Mapping[str, str],
-    subject: str,
-    *,
-    force: bool = False,
-    channel: str = EMAIL,
-) -> list[OutboxRow]:
-    """Rows for these recipients (→ Message-ID), new ones pending, interrupted sends unknown."""
-    # `force` puts sent, failed and unknown rows back to pending; they keep their Message-ID so a
-    # receiver that already has the message can recognise the duplicate.
-    recipients = list(message_ids)
-    key = [topic, period, channel, recipients]
-    with db.transaction(con):
-        con.execute(
-            "INSERT INTO outbox (topic, period, channel, recipient, status, attempts, message_id, "
-            "subject, created_at, updated_at) "
-            "SELECT ?, ?, ?, unnest(?::VARCHAR[]), 'pending', 0, unnest(?::VARCHAR[]), ?, "
-            "now(), now() "
-            "ON CONFLICT (topic, period, channel, recipient) DO NOTHING",
-            [topic, period, channel, recipients, list(message_ids.values()), subject],
-        )
-        # Nobody commits `sending` and leaves it there unless the process died mid-send.
-        con.execute(
-            "UPDATE outbox SET status = 'unknown', last_error = ?, updated_at = now() "
-            "WHERE topic = ? AND period = ? AND channel = ? AND list_contains(?, recipient) "
-            "AND status = 'sending'",
-            [_INTERRUPTED, *key],
-        )
-        if force:
-            con.execute(
-                "UPDATE outbox SET status = 'pending', subject = ?, updated_at = now() "
-                "WHERE topic = ? AND period = ? AND channel = ? AND list_contains(?, recipient) "
-                "AND status IN ('sent', 'failed', 'unknown')",
-                [subject, *key],
-            )
-    rows = {row.recipient: row for row in outbox_rows(con, topic, period, channel)}
-    return [rows[r] for r in recipients]
-
-
-def outbox_begin(
-    con: duckdb.DuckDBPyConnection,
-    topic: str,
-    period: str,
-    recipient: str,
-    *,
-    channel: str = EMAIL,
-) -> int | None:
-    """pending → sending, counting the attempt; None when the row is no longer pending."""
-    found = con.execute(
-        "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = now() "
-        "WHERE topic = ? AND period = ? AND channel = ? AND recipient = ? AND status = 'pending' "
-        "RETURNING attempts",
-        [topic, period, channel, recipient],
-    ).fetchall()
-    return int(found[0][0]) if found else None
-
-
-def outbox_mark(
-    con: duckdb.DuckDBPyConnection,
-    topic: str,
-    period: str,
-    recipient: str,
-    status: str,
-    code: int | None,
-    error: str | None,
-    *,
-    channel: str = EMAIL,
-) -> None:
-    """Record an attempt's outcome: sent, failed, unknown, or pending (to be tried again)."""
-    if status not in ("pending", "sent", "failed", "unknown"):
-        raise ValueError(f"outbox status {status!r}: expected pending, sent, failed or unknown")
-    con.execute(
-        "UPDATE outbox SET status = ?, last_code = ?, last_error = ?, updated_at = now(), "
-        "sent_at = CASE WHEN ? = 'sent' THEN now() ELSE sent_at END "
-        "WHERE topic = ? AND period = ? AND channel = ? AND recipient = ?",
-        [status, code, error, status, topic, period, channel, recipient],
-    )
-
-
-def outbox_rows(
-    con: duckdb.DuckDBPyConnection,
-    topic: str | None = None,
-    period: str | None = None,
-    channel: str | None = None,
-) -> list[OutboxRow]:
-    """Outbox rows, optionally for one topic, period and channel."""
-    cur = con.execute(
-        f"SELECT {_OUTBOX_COLUMNS} FROM outbox "  # noqa: S608 (a constant column list)
-        "WHERE (? IS NULL OR topic = ?) AND (? IS NULL OR period = ?) "
-        "AND (? IS NULL OR channel = ?) "
-        "ORDER BY topic, period, channel, recipient",
-        [topic, topic, period, period, channel, channel],
-    )
-    return [OutboxRow(*row) for row in cur.fetchall()]
-
-
-def outbox_periods(
-    con: duckdb.DuckDBPyConnection, topic: str, prefix: str, channel: str
-) -> list[tuple[str, str]]:
-    """(period, status) of a channel's rows whose period starts with `prefix`."""
-    cur = con.execute(
-        "SELECT period, status FROM outbox WHERE topic = ? AND channel = ? "
-        "AND starts_with(period, ?) ORDER BY period",
-        [topic, channel, prefix],
-    )
-    return [(str(p), str(s)) for p, s in cur.fetchall()]
-
-
 def last_run_finished(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """When the last ingest run that got as far as saving its batch finished."""
     found = con.execute("SELECT max(finished_at) FROM runs").fetchone()
@@ -506,3 +281,12 @@ def story_best_match(
         [topic, story_id],
     ).fetchone()
     return (str(found[0]), found[1], str(found[2]), float(found[3])) if found else None
+
+
+def with_evidence(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Rows as dicts, the `evidence` JSON decoded (NULL when an article has no verdict: empty)."""
+    names = [d[0] for d in cur.description or []]
+    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    for row in rows:
+        row["evidence"] = Evidence.from_json(row["evidence"])
+    return rows

@@ -74,21 +74,21 @@ def export(
     """Write the warehouse's tables and views as Parquet files (zstd), one per table;
     with --query, one query's rows as Parquet or CSV."""
     from warehouse import db as wdb
-    from warehouse import store
+    from warehouse import queries
 
     paths = resolve_paths(db=db)
     if query is not None:
         _export_query(paths.db, query, out, name, fmt)
         return
     with wdb.read_connection(paths.db, wait_seconds=30) as con:
-        written = store.export_parquet(con, out)
+        written = queries.export_parquet(con, out)
     for table, rows in written:
         typer.echo(f"{out / (table + '.parquet')}: {rows} rows")
 
 
 def _export_query(db: Path, query: str, out: Path, name: str, fmt: str) -> None:
     from warehouse import db as wdb
-    from warehouse import store
+    from warehouse import queries
 
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"--format {fmt}: expected parquet or csv")
@@ -99,7 +99,7 @@ def _export_query(db: Path, query: str, out: Path, name: str, fmt: str) -> None:
     tmp = target.with_name(target.name + ".tmp")
     try:  # the query runs sandboxed like `sql`: it may write the one staging file, nothing else
         with wdb.analyst_connection(db, wait_seconds=30, writable=tmp) as con:
-            rows = store.export_query(con, query, tmp, fmt)
+            rows = queries.export_query(con, query, tmp, fmt)
     except WarehouseError:
         raise
     except wdb.QueryRefused as exc:
@@ -121,12 +121,12 @@ def explain(
     from flows.matching.explain import describe
     from flows.web.urls import canonical_url
     from warehouse import db as wdb
-    from warehouse import store
+    from warehouse import queries
 
     paths = resolve_paths(db=db)
     key = canonical_url(url) or url
     with wdb.read_connection(paths.db, wait_seconds=30) as con:
-        found = store.explain_rows(con, key)
+        found = queries.explain_rows(con, key)
     if not found:
         raise NewswatchError(f"no stored article under {key}")
     typer.echo(describe(found))
@@ -170,12 +170,12 @@ def sql(
     It reads the warehouse and nothing else (no files, network, ATTACH or extensions);
     `newswatch export --query` writes a query's rows to a file."""
     from warehouse import db as wdb
-    from warehouse import store
+    from warehouse import queries
 
     paths = resolve_paths(db=db)
     try:
         with wdb.analyst_connection(paths.db, wait_seconds=30) as con:
-            columns, rows = store.query(con, query)
+            columns, rows = queries.query(con, query)
     except wdb.WarehouseError:
         raise
     except wdb.QueryRefused as exc:

@@ -19,6 +19,7 @@ from flows.delivery.chat import announce, trouble
 from flows.delivery.outbox import DeliveryResult
 from reports.chat import ChatText, alert_message, health_message, when
 from warehouse import db, store
+from warehouse import outbox as outbox_table
 from warehouse.records import Article, FeedOutcome
 from warehouse.rows import MatchRow
 
@@ -129,7 +130,9 @@ def _pending_alerts(settings: Settings) -> list[DeliveryResult]:
     with db.read_connection(settings.paths.db) as con:
         for topic in (t for t in settings.topics if t.alert is not None):
             for chat in (c for c in settings.channels if c.wants("alert", topic.id)):
-                for period, status in store.outbox_periods(con, topic.id, "story:", chat.name):
+                for period, status in outbox_table.outbox_periods(
+                    con, topic.id, "story:", chat.name
+                ):
                     if status != "pending":
                         continue
                     best = store.story_best_match(con, topic.id, period.removeprefix("story:"))
@@ -153,7 +156,9 @@ def health(
     optional = {f.name for f in settings.feeds if f.optional}  # known to flap: never alarming
     with db.read_connection(settings.paths.db) as con:
         rows = [r for r in store.source_health(con) if r["source"] not in optional]
-        sent = {c.name: dict(store.outbox_periods(con, HEALTH_TOPIC, "", c.name)) for c in chats}
+        sent = {
+            c.name: dict(outbox_table.outbox_periods(con, HEALTH_TOPIC, "", c.name)) for c in chats
+        }
         since, runs = store.failed_run_streak(con)
     limit = timedelta(hours=settings.health.hours)
     failing = [r for r in rows if r["last_status"] not in not_failures and r["last_status"]]

@@ -23,7 +23,8 @@ from flows.config import SmtpSettings
 from flows.delivery.channels import Channel, Outcome
 from flows.delivery.email import EmailChannel, Transport
 from reports import mail
-from warehouse import db, store
+from warehouse import db
+from warehouse import outbox as outbox_table
 from warehouse.records import Rendered
 
 __all__ = ["DeliveryResult", "Transport", "deliver", "send_once"]
@@ -43,7 +44,7 @@ class DeliveryResult:
     status: str  # sent, failed, unknown, pending (the next run tries again), sending (another run)
     detail: str
     sent_now: bool = False  # the receiver accepted it during this run
-    channel: str = store.EMAIL
+    channel: str = outbox_table.EMAIL
 
 
 def deliver(
@@ -98,7 +99,7 @@ def send_once(
     """Send one message per recipient on one channel, at most once per outbox key."""
     with db.write_connection(db_path) as con:
         db.migrate(con)  # a warehouse made before the outbox existed gets it here
-        rows = store.outbox_claim(
+        rows = outbox_table.outbox_claim(
             con, topic, period, message_ids, subject, force=force, channel=channel.name
         )
     sender = _Attempt(db_path, channel, topic, period, retries, backoff, sleep)
@@ -115,12 +116,12 @@ def send_once(
             message = channel.prepare(row.recipient, row.message_id)
             result, halted = sender.run(row.recipient, message)
             results.append(result)
-        via = "" if channel.name == store.EMAIL else f" ({channel.name})"
+        via = "" if channel.name == outbox_table.EMAIL else f" ({channel.name})"
         log.info("%s %s → %s%s: %s", topic, period, row.recipient, via, results[-1].detail)
     return results
 
 
-def _settled(row: store.OutboxRow) -> DeliveryResult:
+def _settled(row: outbox_table.OutboxRow) -> DeliveryResult:
     """A row this run does not send, and why."""
     if row.status == "sent":
         when = f" at {row.sent_at:%Y-%m-%d %H:%M} UTC" if row.sent_at else ""
@@ -152,7 +153,9 @@ class _Attempt:
         name = self.channel.name
         for attempt in range(self.retries + 1):
             with db.write_connection(self.db_path) as con:
-                begun = store.outbox_begin(con, self.topic, self.period, recipient, channel=name)
+                begun = outbox_table.outbox_begin(
+                    con, self.topic, self.period, recipient, channel=name
+                )
                 if begun is None:
                     taken = DeliveryResult(
                         recipient, "sending", "another run took it over", False, name
@@ -200,7 +203,7 @@ class _Attempt:
     ) -> None:
         text = error.detail if isinstance(error, Outcome) else error
         with db.write_connection(self.db_path, wait_seconds=AFTER_SEND_WAIT_SECONDS) as con:
-            store.outbox_mark(
+            outbox_table.outbox_mark(
                 con,
                 self.topic,
                 self.period,
