@@ -16,8 +16,17 @@ import feedparser
 import lxml.html  # type: ignore[import-untyped]  # lxml.html ships no type information
 from lxml import etree
 
+from flows.collect.feed_bytes import (
+    ENTITY_EXPANSION_MAX as ENTITY_EXPANSION_MAX,
+)
+from flows.collect.feed_bytes import NotAFeed as NotAFeed
+from flows.collect.feed_bytes import (
+    cut_middle,
+    join_surrogates,
+    last_item_closed,
+    refuse_entity_bombs,
+)
 from flows.web.urls import canonical_url, safe_link, unwrap_redirector
-from warehouse.errors import NewswatchError
 from warehouse.records import Entry, FetchResult, ParsedFeed
 
 TITLE_MAX = 1_000
@@ -26,9 +35,6 @@ AUTHOR_MAX = 500
 PROBLEM_MAX = 500
 GUID_MAX = 2_000  # a longer "id" is junk, not an identifier; the item falls back to its hash
 MARKUP_MAX = 200_000  # bounds lxml's work per field; far beyond what SUMMARY_MAX keeps
-# expat 2.5 lets entities amplify a document 100-fold (a 4.8 MB feed became a 464 MB title,
-# 2 GB of memory): we refuse DTD entities that would expand beyond this many characters.
-ENTITY_EXPANSION_MAX = 10_000_000
 OLDEST = datetime(1995, 1, 1, tzinfo=UTC)  # before the web had feeds: a placeholder date
 
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ud800-\udfff]")
@@ -38,25 +44,6 @@ _BLOCKS = (
     "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header", "footer", "figure",
     "figcaption", "dd", "dt", "hr",
 )  # fmt: skip
-_ENTITY_DECL = re.compile(rb"""<!ENTITY\s+(%\s*)?([^\s"'%&;<>]+)\s+(?:"([^"]*)"|'([^']*)')""")
-_ENTITY_REF = re.compile(rb"&([A-Za-z_:][\w.:-]{0,200});")
-_PREDEFINED = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
-# Emoji written as UTF-16 halves (&#55357;&#56832;) are invalid XML and crash feedparser's
-# fallback parser: a high-low pair becomes the character, any other half U+FFFD.
-_SURROGATE = (
-    rb"&#([xX]0*[dD][89a-fA-F][0-9a-fA-F]{2}"  # hex D800-DFFF; decimal 55296-57343:
-    rb"|0*(?:5529[6-9]|55[3-9]\d\d|56\d{3}|57[0-2]\d\d|573[0-3]\d|5734[0-3]));"
-)
-_SURROGATE_REFS = re.compile(_SURROGATE + b"(?:" + _SURROGATE + b")?")
-# Item tags, by the kind the document starts with (so an Atom <entry> inside an RSS <item>
-# is not counted), unprefixed only: a prefixed <x:item> may be anything.
-_ITEM_OPEN = re.compile(rb"<(item|entry)[\s/>]")
-_OPEN = {kind: re.compile(rb"<%s[\s/>]" % kind) for kind in (b"item", b"entry")}
-_CLOSE = {kind: re.compile(rb"</%s\s*>" % kind) for kind in (b"item", b"entry")}
-
-
-class NotAFeed(NewswatchError, ValueError):
-    """The body is no RSS, Atom or RDF feed; the message says what it is instead."""
 
 
 # Long by design: one pass in the order the steps must run (cut before parsing, parse,
@@ -81,9 +68,9 @@ def parse_feed(
         raise ValueError("max_entries must be >= 0 and now timezone-aware")
     if not body.strip():
         raise NotAFeed("empty body")
-    _refuse_entity_bombs(body)
-    items, text = _cut(body, max_entries)
-    text = _SURROGATE_REFS.sub(_join_surrogates, text)
+    refuse_entity_bombs(body)
+    items, text = cut_middle(body, max_entries)
+    text = join_surrogates(text)
     # content-location makes feedparser resolve relative links and xml:base against the feed.
     # Given any header but no content-type, feedparser decodes as ISO-8859-1 and flags the feed:
     # application/xml is what it assumes when given no headers at all (the XML prolog decides).
@@ -114,7 +101,7 @@ def parse_feed(
     # ever half, but an item cut off by truncation may lack its later elements (date, summary);
     # kept, it would be stored as it is for good. So in a broken document the last item counts
     # only if its own end tag is there; and every item needs a title, a link or a summary.
-    trimmed = int(ill_formed and bool(raw) and not _last_item_closed(text))
+    trimmed = int(ill_formed and bool(raw) and not last_item_closed(text))
     raw = raw[: len(raw) - trimmed]
     cut = items - trimmed - len(raw) if items is not None else 0  # before parsing
     found = [_entry(item, source=source, feed_url=feed_url, base=base, now=now) for item in raw]
@@ -274,72 +261,6 @@ def _html_text(markup: str) -> str:
         if element.tag != "br":
             element.text = "\n" + (element.text or "")
     return str(root.text_content())
-
-
-def _refuse_entity_bombs(body: bytes) -> None:
-    """Raise NotAFeed for DTD entities that would blow up on expansion."""
-    if b"\x00" in body:  # UTF-16/32: the markup we look for is ASCII between NUL bytes
-        body = body.replace(b"\x00", b"")
-    # Entities exist only in a DOCTYPE's internal subset; scanning from there on (not just to
-    # its "]>", which an entity value may contain) leaves no declaration unseen.
-    doctype = body.find(b"<!DOCTYPE")
-    if doctype < 0 or body.find(b"<!ENTITY", doctype) < 0:
-        return
-    sizes: dict[bytes, int] = {}
-    for match in _ENTITY_DECL.finditer(body, doctype):
-        is_parameter, name, value = match[1], match[2], match[3] or match[4] or b""
-        # Parameter entities can declare further entities out of sight of this check, and an
-        # entity built of other entities is the billion-laughs shape; no real feed needs either.
-        if is_parameter:
-            raise NotAFeed("declares an internal parameter entity")
-        if any(ref[1] not in _PREDEFINED for ref in _ENTITY_REF.finditer(value)):
-            raise NotAFeed("declares nested entities (billion-laughs shape)")
-        sizes[name] = len(value)
-    expanded = 0
-    for ref in _ENTITY_REF.finditer(body):
-        expanded += sizes.get(ref[1], 0)
-        if expanded > ENTITY_EXPANSION_MAX:
-            raise NotAFeed(f"entities would expand to more than {ENTITY_EXPANSION_MAX:,} chars")
-
-
-def _cut(body: bytes, max_entries: int) -> tuple[int | None, bytes]:
-    """Drop the middle items of a long feed before parsing; returns (items counted, text)."""
-    # feedparser needs ~100 µs per item: a 5.8 MB feed of 50,000 items took 5.2-5.7 s and
-    # 200 MB, its first 200 items 0.1 s. A feed lists its items newest first or oldest first:
-    # keep the first and the last `max_entries` (the newest of them by date are chosen after
-    # parsing) and the document's own end, and cut the items in between.
-    first = _ITEM_OPEN.search(body)
-    if first is None or b"\x00" in body:  # UTF-16/32: byte offsets of ASCII patterns are unsure
-        return None, body
-    starts = [m.start() for m in _OPEN[first[1]].finditer(body)]
-    if len(starts) <= 2 * max_entries:
-        return None, body
-    if max_entries:
-        return len(starts), body[: starts[max_entries]] + body[starts[-max_entries] :]
-    close = _CLOSE[first[1]]
-    # From the last start tag; if that item is unclosed (truncated), from the first one cut.
-    ends = [m.end() for m in close.finditer(body, starts[-1])]
-    ends = ends or [m.end() for m in close.finditer(body, starts[max_entries])]
-    if not ends:
-        return None, body
-    return len(starts), body[: starts[max_entries]] + body[ends[-1] :]
-
-
-def _join_surrogates(match: re.Match[bytes]) -> bytes:
-    high, low = (int(n[1:], 16) if n[:1] in b"xX" else int(n) for n in (match[1], match[2] or b"0"))
-    if 0xD800 <= high <= 0xDBFF and 0xDC00 <= low <= 0xDFFF:
-        return b"&#x%X;" % (0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
-    return b"&#xFFFD;" * (2 if match[2] else 1)
-
-
-def _last_item_closed(text: bytes) -> bool:
-    if b"\x00" in text:
-        text = text.replace(b"\x00", b"")
-    first = _ITEM_OPEN.search(text)
-    if first is None:  # no unprefixed item tag: nothing to judge by, keep what feedparser kept
-        return True
-    starts = [m.start() for m in _OPEN[first[1]].finditer(text)]
-    return _CLOSE[first[1]].search(text, starts[-1]) is not None
 
 
 def _what_instead(body: bytes, parsed: Any) -> str:
