@@ -13,7 +13,7 @@ import inspect
 import os
 import signal
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,28 +23,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flows.collect.lifeline import SERVE_PID_VARIABLE
 from flows.config import ConfigError, Paths
+from flows.runtime.local_server import DEFAULT_PORT as DEFAULT_PORT
+from flows.runtime.local_server import ServeError as ServeError
+from flows.runtime.local_server import local_server as local_server
 from flows.runtime.prefect_server import (
-    ServerError,
     advertised,
-    free_port,
-    port_free,
-    spawn,
 )
-from warehouse.errors import PrefectApiError
 
 if TYPE_CHECKING:
     from uuid import UUID
 
     from prefect.deployments.runner import RunnerDeployment
 
-DEFAULT_PORT = 4200
 DEPLOYMENT_NAME = "newswatch"  # served as ingest/newswatch and digest/newswatch
 CRON_FIELDS = "minute hour day-of-month month day-of-week"
 WATCH_SECONDS = 600.0  # how often `serve` checks that ingest runs still complete
-
-
-class ServeError(PrefectApiError):
-    """The schedules cannot be served: the local server did not start, or a flow is missing."""
 
 
 @dataclass(frozen=True)
@@ -149,36 +142,6 @@ def _digest_flow() -> Any:
             "digest cannot be scheduled; fix: update the clone (git pull) and reinstall"
         ) from None
     return module.digest
-
-
-@contextlib.contextmanager
-def local_server(data_dir: Path, *, port: int | None = None, timeout: float = 120) -> Iterator[str]:
-    """Run `prefect server start` (SQLite in data_dir/prefect) as a child; yield its API URL."""
-    home = data_dir / "prefect"
-    home.mkdir(parents=True, exist_ok=True)
-    port = port if port is not None else (DEFAULT_PORT if port_free(DEFAULT_PORT) else free_port())
-    env = dict(os.environ)
-    env.pop("PREFECT_API_URL", None)  # the server is its own API; never a remote one
-    env.setdefault("PREFECT_HOME", str(home.resolve()))
-    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    env.setdefault("DO_NOT_TRACK", "1")
-    # Its own file: a concurrent `newswatch ingest` uses prefect.db under PREFECT_HOME for its
-    # temporary server, and two servers writing one SQLite file wait on each other's locks.
-    env.setdefault(
-        "PREFECT_API_DATABASE_CONNECTION_URL",
-        f"sqlite+aiosqlite:///{(home / 'server.db').resolve()}",
-    )
-    argv = ["server", "start", "--host", "127.0.0.1", "--port", str(port)]
-    log = home / "server.log"
-    child = spawn("prefect", argv, port=port, env=env, log=log, name="the local Prefect server")
-    try:
-        try:
-            child.wait_healthy(timeout, poll=0.5)
-        except ServerError as exc:
-            raise ServeError(str(exc)) from None
-        yield child.url
-    finally:
-        child.stop()
 
 
 def serve(paths: Paths, schedules: Schedules, *, limit_seconds: float | None = None) -> None:
