@@ -138,7 +138,7 @@ class RunReport:
 
     def summary_line(self) -> str:
         saved = self.saved
-        if saved is not None and not saved.stored and saved.batch is None:
+        if saved is not None and saved.refused is not None:
             where = "NOT SAVED: the warehouse refused this run's batch (quarantined)"
         else:
             where = "saved" if saved and saved.stored else "kept in the spool for the next run"
@@ -165,6 +165,7 @@ class RunReport:
             "stored": bool(self.saved and self.saved.stored),
             "lock_holder": self.saved.holder if self.saved else None,
             "spool_batch": str(self.saved.batch) if self.saved and self.saved.batch else None,
+            "refused_batch": self.saved.refused if self.saved else None,
             "quarantined": self.quarantined,
             "feeds": [
                 {

@@ -56,6 +56,7 @@ class Saved:
     batch: Path | None = None
     holder: str | None = None
     quarantined: tuple[str, ...] = ()  # "directory: reason" of batches the warehouse refused
+    refused: str | None = None  # this run's own batch, when refused: its "directory: reason"
 
 
 def spool_dir(paths: Paths) -> Path:
@@ -167,5 +168,5 @@ def save(
         return Saved(stored=False, batch=batch, holder=exc.holder)
     quarantined = tuple(refused.values())
     if batch in refused:
-        return Saved(stored=False, batch=None, quarantined=quarantined)
+        return Saved(stored=False, quarantined=quarantined, refused=refused[batch])
     return Saved(stored=True, articles=mine.articles, matches=mine.matches, quarantined=quarantined)
