@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from email.message import EmailMessage
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from flows.config import SmtpSettings
+from flows.config import SmtpSettings, load_smtp
 from flows.delivery.outbox import DeliveryResult, deliver
 from reports import mail
 from tests.test_mail import (
@@ -203,6 +204,58 @@ def test_authentication_failure_stops_the_run_and_leaves_rows_pending(
     everything = [caplog.text, *(r.detail for r in results)]
     everything += [str(r.last_error) for r in recorded.values()]
     assert not any(PASSWORD in text for text in everything)
+
+
+class _Everything(logging.Handler):
+    """Every record of every logger, with its arguments and traceback, as text."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("mail.log"):  # aiosmtpd's own log: the server, not newswatch
+            return
+        self.texts.append(f"{record.name} {record.getMessage()} {record.args!r}")
+        if record.exc_info:
+            self.texts.append(logging.Formatter().formatException(record.exc_info))
+
+
+def test_the_password_from_the_environment_is_in_no_log_record_of_a_real_send(
+    warehouse: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    handler = _Everything()
+    loggers = [logging.getLogger(), *map(logging.getLogger, logging.root.manager.loggerDict)]
+    levels = [(lg, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.DEBUG)
+    try:
+        with smtp_server(auth="accept") as server:
+            smtp = load_smtp(
+                {
+                    "NEWSWATCH_SMTP_HOST": "127.0.0.1",
+                    "NEWSWATCH_SMTP_PORT": str(server.port),
+                    "NEWSWATCH_SMTP_USER": "digest",
+                    "NEWSWATCH_SMTP_PASSWORD": PASSWORD,
+                    "NEWSWATCH_SMTP_SECURITY": "none",
+                    "NEWSWATCH_DIGEST_FROM": "digest@newswatch.example",
+                    "NEWSWATCH_DIGEST_TO": f"{ANA}, {BOB}",
+                }
+            )
+            assert smtp is not None and smtp.password == PASSWORD
+            results = run(warehouse, smtp)
+    finally:
+        for lg, level in levels:
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+    assert statuses(results) == {ANA: "sent", BOB: "sent"}
+    assert len(server.handler.messages) == 2
+    assert any("newswatch.digest" in t for t in handler.texts)  # the send did log
+    out, err = capfd.readouterr()
+    encoded = base64.b64encode(PASSWORD.encode()).decode()
+    for text in [*handler.texts, out, err]:
+        assert PASSWORD not in text and encoded not in text, text
 
 
 def test_unreachable_server_retries_then_leaves_everything_pending(warehouse: Path) -> None:
