@@ -8,13 +8,18 @@
 #
 # Only `pending` rows are sent. `sending` is committed before every SMTP call and the outcome
 # after it, so a crash between the server's 250 and our commit leaves `sending`, which the next
-# run settles as `unknown` rather than sending a second email.
+# run settles as `unknown` rather than sending a second email. A run delivers a (topic, period)
+# only while it holds that pair's sender lock, which the OS frees when its process dies: a
+# `sending` row found by the lock's holder was left by a dead run, never by a live one, and a
+# run that cannot take the lock says who is sending and touches nothing.
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -22,7 +27,7 @@ from typing import Protocol
 
 from flows.config import SmtpSettings
 from reports import mail
-from warehouse import db, store
+from warehouse import db, locks, store
 from warehouse.records import Rendered
 
 log = logging.getLogger("newswatch.digest")
@@ -73,10 +78,53 @@ def deliver(
     domain = sender_domain or mail.sender_domain(smtp.sender)
     recipients = list(dict.fromkeys(smtp.recipients))
     ids = {r: mail.make_message_id(topic, period, r, domain) for r in recipients}
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(locks.exclusive(sender_lock(db_path, topic, period)))
+        except locks.Held as exc:
+            who = f" (PID {exc.holder})" if exc.holder else ""
+            busy = f"another digest run{who} is sending this digest now; this run sent nothing"
+            log.info("%s %s: %s", topic, period, busy)
+            return [DeliveryResult(r, "sending", busy) for r in recipients]
+        return _deliver_locked(
+            db_path,
+            smtp,
+            ids,
+            topic=topic,
+            period=period,
+            rendered=rendered,
+            list_id=list_id,
+            unsubscribe=unsubscribe,
+            force=force,
+            sender=_Attempt(
+                db_path, smtp, topic, period, retries, backoff, timeout, transport, sleep
+            ),
+        )
+    raise AssertionError("unreachable: the block returns")
+
+
+def sender_lock(db_path: Path, topic: str, period: str) -> Path:
+    """The (topic, period) pair's sender lock, beside the warehouse."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{topic}@{period}")
+    return db_path.parent / ".data" / "outbox" / f"{name}.lock"
+
+
+def _deliver_locked(
+    db_path: Path,
+    smtp: SmtpSettings,
+    ids: dict[str, str],
+    *,
+    topic: str,
+    period: str,
+    rendered: Rendered,
+    list_id: str,
+    unsubscribe: str | None,
+    force: bool,
+    sender: _Attempt,
+) -> list[DeliveryResult]:
     with db.write_connection(db_path) as con:
         db.migrate(con)  # a warehouse made before the outbox existed gets it here
         rows = store.outbox_claim(con, topic, period, ids, rendered.subject, force=force)
-    sender = _Attempt(db_path, smtp, topic, period, retries, backoff, timeout, transport, sleep)
     results: list[DeliveryResult] = []
     halted: str | None = None
     for row in rows:
