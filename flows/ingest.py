@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from flows.collect.articles import story_id
 from flows.collect.feeds import NotAFeed, parse_response
 from flows.collect.fetch import Fetcher
 from flows.collect.lifeline import follow_serve
-from flows.collect.pages import Collect, Collection
+from flows.collect.pages import Budget, Collect, Collection
 from flows.config import FeedSettings, FetchSettings, Settings, settings_for
 from flows.matching.match import compile_topic
 from flows.matching.mutes import match_article
@@ -34,6 +35,7 @@ from warehouse.rows import ArticleRow, MatchRow, SignatureRow
 # Worth a second try within the run; a timeout is not (it already cost the whole deadline).
 TRANSIENT = frozenset({"connect_error", "read_error", "http_502", "http_503", "http_504"})
 GROUPING_WINDOW = timedelta(days=14)  # copies of a story appear within days, not months
+_NO_DATE = datetime.min.replace(tzinfo=UTC)  # undated entries sort as the oldest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +157,7 @@ async def ingest(
 
 def _collect_here(settings: Settings) -> Collect:
     async def collect(entries: Sequence[Entry], collection: Collection) -> None:
-        await pages.collect(settings, entries, collection.add)
+        await pages.collect(settings, entries, collection.add, collection.budget)
 
     return collect
 
@@ -166,6 +168,9 @@ async def _run(
     log = get_run_logger()
     paths = settings.paths
     with single_run(paths.data_dir / "ingest.lock"):
+        budget = Budget(
+            settings.extract.run_budget_seconds, settings.extract.feed_share, clock=time.monotonic
+        )
         now = datetime.now(UTC)
         report = RunReport(run_id=uuid.uuid4().hex[:12], started_at=now)
         known = batches.open_warehouse(paths)
@@ -185,12 +190,11 @@ async def _run(
         report.waiting = [known.source_states[f.url] for f in report.skipped]
         log.info("fetching %d feeds (%d backing off)", len(due), len(report.skipped))
         fetched = await _fetch_feeds(settings, due, known, now)
+        entries, fetched = _new_entries(settings, fetched, known)
         report.add_feeds(f.outcome for f in fetched)
         log.info("feeds: %s", report.feed_line())
-
-        entries = _new_entries(settings, fetched, known)
         log.info("%d new entries; fetching and extracting their pages", len(entries))
-        collection = Collection(now=now, run_id=report.run_id)
+        collection = Collection(now=now, run_id=report.run_id, budget=budget)
         await collect(entries, collection)
         articles = _fresh_articles(settings, collection, known)
         stored, signed = _group(settings, articles, collection.signatures, known, report, now)
@@ -207,6 +211,7 @@ async def _run(
             signatures=signed,
         )
         saved = batches.save(paths, report.batch_name(), batch)
+        batches.save_deferred(paths, collection.deferred)  # after the save: none is lost
         report.finish(saved, batch)
         log.info(report.summary_line())
         feeds = _match_feeds(settings, now)
@@ -293,14 +298,41 @@ async def _fetch_feeds(
 
 def _new_entries(
     settings: Settings, fetched: Sequence[FeedFetch], known: batches.WarehouseAtStart
-) -> list[Entry]:
-    """Entries not stored yet, each once (the same story in several feeds: first feed wins)."""
+) -> tuple[list[Entry], list[FeedFetch]]:
+    """Entries not stored yet, each once (the same story in several feeds: first feed wins),
+    with those an earlier run had no time for; and the feeds, a feed over its cap of new
+    entries warned."""
     first: dict[str, Entry] = {}
     for feed in fetched:
         for entry in feed.entries:
             first.setdefault(entry.key, entry)
+    for entry in batches.load_deferred(settings.paths):
+        first.setdefault(entry.key, entry)
     fresh = batches.unseen(settings.paths, first, known, wait_seconds=batches.LOCK_WAIT_SECONDS)
-    return [e for k, e in first.items() if k in fresh]
+    cap = settings.fetch.max_new_entries_per_feed
+    checked = []
+    for feed in fetched:
+        mine = [e for e in feed.entries if e.key in fresh and first[e.key] is e]
+        state = known.source_states.get(feed.outcome.url)
+        if len(mine) <= cap or state is None or state.last_success_at is None:
+            checked.append(feed)  # a feed read for the first time brings its whole backlog
+            continue
+        newest = sorted(mine, key=lambda e: e.published_at or _NO_DATE, reverse=True)
+        fresh.difference_update(e.key for e in newest[cap:])  # still new: a later run may take
+        warning = (
+            f"{len(mine)} new entries in one run, more than fetch.max_new_entries_per_feed "
+            f"({cap}); took the newest {cap} (does the feed give its items new GUIDs or links "
+            "on every request?)"
+        )
+        outcome = feed.outcome
+        joined = "; ".join(w for w in (outcome.warning, warning) if w)
+        problems = "; ".join(w for w in (outcome.error, warning) if w)
+        # no validators kept: the next run reads the feed in full (no 304) and takes the rest
+        outcome = dataclasses.replace(
+            outcome, warning=joined, error=problems, etag=None, last_modified=None
+        )
+        checked.append(dataclasses.replace(feed, outcome=outcome))
+    return [e for k, e in first.items() if k in fresh], checked
 
 
 def _fresh_articles(

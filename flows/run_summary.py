@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flows.collect import feed_health
+from flows.collect.pages import DEFERRED
 from flows.config import FeedSettings, Settings
 from warehouse.batches import Saved, WarehouseAtStart
 from warehouse.records import Article, Entry, FeedOutcome, FetchResult, SourceState
@@ -33,6 +34,7 @@ class RunReport:
     skipped: list[FeedSettings] = dataclasses.field(default_factory=list)
     entries_new: int = 0
     pages_fetched: int = 0
+    pages_deferred: int = 0  # not started: the run's time budget, or a feed's share, was spent
     saved: Saved | None = None
     new_articles: int = 0
     new_matches: int = 0
@@ -73,7 +75,8 @@ class RunReport:
     ) -> Batch:
         """Every row this run writes: the content rows as given, with the run's bookkeeping."""
         self.entries_new = len(seen)
-        self.pages_fetched = len(pages)
+        self.pages_deferred = sum(1 for _, page in pages if page.status == DEFERRED)
+        self.pages_fetched = len(pages) - self.pages_deferred
         return Batch(
             sources=self._source_rows(settings, known, now),
             runs=(self._run_row(settings),),
@@ -138,7 +141,7 @@ class RunReport:
 
     def summary_line(self) -> str:
         saved = self.saved
-        if saved is not None and not saved.stored and saved.batch is None:
+        if saved is not None and saved.refused is not None:
             where = "NOT SAVED: the warehouse refused this run's batch (quarantined)"
         else:
             where = "saved" if saved and saved.stored else "kept in the spool for the next run"
@@ -152,9 +155,14 @@ class RunReport:
             if self.status == "degraded"
             else ""
         )
+        later = (
+            f"; {self.pages_deferred} pages wait for the next run (out of time)"
+            if self.pages_deferred
+            else ""
+        )
         return (
             f"run {self.run_id}: feeds {self.feed_line()}, {len(self.skipped)} backing off; "
-            f"{self.new_articles} new articles, {self.new_matches} matches; {where}{state}"
+            f"{self.new_articles} new articles, {self.new_matches} matches{later}; {where}{state}"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -165,6 +173,7 @@ class RunReport:
             "stored": bool(self.saved and self.saved.stored),
             "lock_holder": self.saved.holder if self.saved else None,
             "spool_batch": str(self.saved.batch) if self.saved and self.saved.batch else None,
+            "refused_batch": self.saved.refused if self.saved else None,
             "quarantined": self.quarantined,
             "feeds": [
                 {
@@ -189,6 +198,7 @@ class RunReport:
             ],
             "entries_new": self.entries_new,
             "pages_fetched": self.pages_fetched,
+            "pages_deferred": self.pages_deferred,
             "new_articles": self.new_articles,
             "new_matches": self.new_matches,
             "summary": self.summary_line(),

@@ -32,3 +32,11 @@ def faulty_extract(html: bytes, url: str | None, *, max_bytes: int) -> Extracted
 def report_pid(html: bytes, url: str | None, *, max_bytes: int) -> Extracted:
     """Which worker process handled the page, to observe recycling."""
     return Extracted(status="ok", text=str(os.getpid()))
+
+
+class DiesOnArrival(bytes):
+    """A page whose worker dies while unpickling it, before it takes the task: pebble cannot
+    tell which task killed it and breaks the whole pool (BrokenProcessPool)."""
+
+    def __reduce__(self) -> tuple[object, tuple[int]]:
+        return (os._exit, (1,))

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import logging
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from flows.config import SmtpSettings
+from flows.config import SmtpSettings, load_smtp
 from flows.delivery.outbox import DeliveryResult, deliver
 from reports import mail
+from tests.conftest import ROOT
 from tests.test_mail import (
     PASSWORD,
     RENDERED,
@@ -206,6 +215,58 @@ def test_authentication_failure_stops_the_run_and_leaves_rows_pending(
     assert not any(PASSWORD in text for text in everything)
 
 
+class _Everything(logging.Handler):
+    """Every record of every logger, with its arguments and traceback, as text."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("mail.log"):  # aiosmtpd's own log: the server, not newswatch
+            return
+        self.texts.append(f"{record.name} {record.getMessage()} {record.args!r}")
+        if record.exc_info:
+            self.texts.append(logging.Formatter().formatException(record.exc_info))
+
+
+def test_the_password_from_the_environment_is_in_no_log_record_of_a_real_send(
+    warehouse: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    handler = _Everything()
+    loggers = [logging.getLogger(), *map(logging.getLogger, logging.root.manager.loggerDict)]
+    levels = [(lg, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.DEBUG)
+    try:
+        with smtp_server(auth="accept") as server:
+            smtp = load_smtp(
+                {
+                    "NEWSWATCH_SMTP_HOST": "127.0.0.1",
+                    "NEWSWATCH_SMTP_PORT": str(server.port),
+                    "NEWSWATCH_SMTP_USER": "digest",
+                    "NEWSWATCH_SMTP_PASSWORD": PASSWORD,
+                    "NEWSWATCH_SMTP_SECURITY": "none",
+                    "NEWSWATCH_DIGEST_FROM": "digest@newswatch.example",
+                    "NEWSWATCH_DIGEST_TO": f"{ANA}, {BOB}",
+                }
+            )
+            assert smtp is not None and smtp.password == PASSWORD
+            results = run(warehouse, smtp)
+    finally:
+        for lg, level in levels:
+            lg.removeHandler(handler)
+            lg.setLevel(level)
+    assert statuses(results) == {ANA: "sent", BOB: "sent"}
+    assert len(server.handler.messages) == 2
+    assert any("newswatch.digest" in t for t in handler.texts)  # the send did log
+    out, err = capfd.readouterr()
+    encoded = base64.b64encode(PASSWORD.encode()).decode()
+    for text in [*handler.texts, out, err]:
+        assert PASSWORD not in text and encoded not in text, text
+
+
 def test_unreachable_server_retries_then_leaves_everything_pending(warehouse: Path) -> None:
     waits: list[float] = []
     smtp = settings(free_port(), ANA, BOB)
@@ -225,3 +286,69 @@ def test_missing_starttls_raises_and_the_row_stays_pending(warehouse: Path) -> N
     assert server.auth_seen == [] and server.handler.commands == []
     row = rows(warehouse)[ANA]
     assert row.status == "pending" and "STARTTLS" in (row.last_error or "")
+
+
+# --- two senders at once ------------------------------------------------------------------------
+
+
+@dataclass
+class SlowRecorder(Recorder):
+    """Takes `delay` seconds over each DATA, as a busy server does."""
+
+    delay: float = 2.0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def start_sender(warehouse: Path, port: int) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "tests.outbox_sender", str(warehouse), str(port)]
+    return subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def sender_results(child: subprocess.Popen[str]) -> dict[str, DeliveryResult]:
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    found = [DeliveryResult(**json.loads(line)) for line in out.splitlines()]
+    return {r.recipient: r for r in found}
+
+
+def wait_for(condition: Callable[[], bool], limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_second_run_while_the_first_is_sending_says_so_and_sends_nothing(
+    warehouse: Path,
+) -> None:
+    with smtp_server(SlowRecorder(delay=2.0)) as server:
+        first = start_sender(warehouse, server.port)
+        wait_for(lambda: "MAIL" in server.handler.commands)  # the first is mid-send to Ana
+        second = sender_results(start_sender(warehouse, server.port))
+        first_results = sender_results(first)
+        again = run(warehouse, server, ANA, BOB)
+
+    busy = f"another digest run (PID {first.pid}) is sending this digest now; this run sent nothing"
+    assert second == {r: DeliveryResult(r, "sending", busy) for r in (ANA, BOB)}
+    assert statuses(list(first_results.values())) == {ANA: "sent", BOB: "sent"}
+    assert sorted(parsed(m)["To"] for m in server.handler.messages) == [ANA, BOB]
+    assert statuses(again) == {ANA: "sent", BOB: "sent"}
+    assert all(r.detail.startswith("already sent at ") for r in again)
+    assert {(r.status, r.attempts) for r in rows(warehouse).values()} == {("sent", 1)}
+
+
+def test_a_sender_killed_mid_send_leaves_unknown_for_the_next_run(warehouse: Path) -> None:
+    with smtp_server(SlowRecorder(delay=2.0)) as server:
+        first = start_sender(warehouse, server.port)
+        wait_for(lambda: "MAIL" in server.handler.commands)
+        first.kill()  # SIGKILL: its lock goes with it, its `sending` row stays
+        first.communicate(timeout=30)
+        after = sender_results(start_sender(warehouse, server.port))
+    assert after[ANA].status == "unknown" and "run stopped while sending" in after[ANA].detail
+    assert after[BOB].status == "sent"
+    assert [parsed(m)["To"] for m in server.handler.messages] == [BOB]  # Ana's DATA never ended

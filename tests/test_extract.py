@@ -346,6 +346,30 @@ def test_broken_pool_is_restarted_and_its_pages_retried_once(
     assert restarts == [0, 1]
 
 
+def test_a_really_broken_pool_is_restarted_and_keeps_serving() -> None:
+    # A worker that dies before it acknowledges its page breaks the pebble pool itself:
+    # every later schedule() raises until ExtractionPool replaces the pool.
+    settings = ExtractSettings(workers=1, page_timeout_seconds=5.0)
+    batch: list[Page] = [
+        ("before", b"", None),
+        ("poison", faults.DiesOnArrival(), None),
+        ("after", b"", None),
+    ]
+    with ExtractionPool(settings, function=faults.report_pid) as pool:
+        first = pool._generation
+        results = pool.extract_many(batch)
+        later = pool.extract_many([("later", b"", None)])
+        generations = pool._generation - first
+    assert {key: r.status for key, r in results.items()} == {
+        "before": "ok",
+        "poison": "crashed",
+        "after": "ok",
+    }
+    assert results["poison"].error == "the worker pool broke twice with this page"
+    assert later["later"].status == "ok"
+    assert generations == 2  # broken once with the page, once more on its retry
+
+
 def test_pages_of_a_pool_replaced_by_another_thread_are_resubmitted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -7,6 +7,7 @@ each test asserts what a user would check (exit codes, messages, the views).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -39,7 +40,7 @@ from tests.faults_support import (
     story,
     story_feeds,
 )
-from tests.test_warehouse import held_lock
+from tests.test_warehouse import held_lock, tables
 from warehouse import batches, db, spool
 
 pytestmark = [
@@ -370,6 +371,37 @@ def test_locked_warehouse_keeps_results_in_the_spool_until_the_next_run(
     assert bad["consecutive_failures"] == 2
     assert bad["failing_since"] == bad_before["failing_since"]
     assert health(db_path, "Good")["last_success_at"] >= good_before["last_success_at"]
+
+
+def test_the_summary_says_not_saved_and_names_the_quarantined_batches(
+    room: Room, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db_path = tmp_path / "warehouse" / "w.duckdb"
+    room.add_feed("/good.xml", [room.item_for(story(n), when=n) for n in range(2)])
+    sources = write_sources(tmp_path, {"Good": room.url("/good.xml")})
+    old = spool.write_batch(db_path.parent / ".data" / "spool", "0-old", tables("https://a.x/1"))
+    (old / "articles.jsonl").write_text('{"key": "x", "url": tr')  # an earlier run's, damaged
+    real_save = batches.save
+
+    def refused(paths: Any, name: str, batch: Any, **kw: Any) -> Any:
+        # the run's own batch breaks a NOT NULL constraint: the warehouse refuses it
+        bad = dataclasses.replace(batch.articles[0], title=None)
+        return real_save(paths, name, dataclasses.replace(batch, articles=(bad,)), **kw)
+
+    monkeypatch.setattr(batches, "save", refused)
+    done = cli_ingest(sources, db_path)
+
+    quarantine = db_path.parent / ".data" / "quarantine"
+    (own,) = [p for p in quarantine.iterdir() if p.name != "0-old"]
+    summary = [line for line in done.output.splitlines() if line.startswith("run ")]
+    assert len(summary) == 1, done.output
+    assert "2 new articles" in summary[0], summary
+    assert "; NOT SAVED: the warehouse refused this run's batch (quarantined); " in summary[0]
+    assert "2 spool batch(es) could not be loaded and were moved aside: " in summary[0]
+    assert f"{quarantine / '0-old'}: " in summary[0] and f"{own}: " in summary[0], summary
+    assert "locked" not in done.output and "safe in" not in done.output, done.output
+    assert f"  nothing of this run was stored; its batch is in {own}" in done.output
+    assert rows(db_path, "SELECT count(*) FROM articles") == [(0,)]
 
 
 # --- 4. a network outage ----------------------------------------------------------------------

@@ -670,9 +670,26 @@ def test_loopback_is_refused_by_default(lo: Loopbacks) -> None:
     assert lo.good.accepted == 0
 
 
-def test_system_resolver_is_checked_too(lo: Loopbacks) -> None:
-    # localhost may resolve to ::1 first; only the allowed 127.0.0.1 is dialled.
+def test_system_resolver_is_checked_too(lo: Loopbacks, monkeypatch: pytest.MonkeyPatch) -> None:
+    # localhost may resolve to ::1 first; only the allowed 127.0.0.1 is dialled. Whatever this
+    # machine's hosts file says, the system resolver (socket.getaddrinfo, which the event loop
+    # calls) answers ::1 first here, so the guard really has a forbidden address to skip.
+    real = socket.getaddrinfo
+    answered: list[list[str]] = []
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "localhost":
+            return real(host, port, *args, **kwargs)
+        infos = [
+            *real("::1", port, socket.AF_INET6, socket.SOCK_STREAM),
+            *real("127.0.0.1", port, socket.AF_INET, socket.SOCK_STREAM),
+        ]
+        answered.append([str(info[4][0]) for info in infos])
+        return infos
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     result = fetch(f"http://localhost:{lo.port}/")
+    assert answered and answered[0] == ["::1", "127.0.0.1"]  # the stub was asked, ::1 first
     assert result.body == b"good"
     assert lo.trap6.accepted == 0
 

@@ -122,7 +122,7 @@ def test_positives_match(compiled: CompiledTopic, case: str) -> None:
     title, text = POSITIVES[case]
     result = match_text(compiled, title=title, text=text, language=case[:2])
     assert result.matched, result.evidence
-    assert {"United Kingdom", "Poland"} <= set(result.entities) or "London" in result.entities
+    assert {"United Kingdom", "Poland"} <= set(result.entities), result.entities
 
 
 @pytest.mark.parametrize("case", sorted(NEGATIVES))

@@ -209,6 +209,7 @@ def test_a_batch_that_can_never_load_is_quarantined_and_blocks_nothing(
 def test_a_run_whose_own_batch_is_refused_says_it_was_not_saved(paths: Paths) -> None:
     saved = batches.save(paths, "bad", without_score(tables("https://a.example/1")))
     assert not saved.stored and saved.batch is None and "NOT NULL" in saved.quarantined[0]
+    assert saved.refused == saved.quarantined[0]
     assert (paths.data_dir / "quarantine" / "bad" / "matches.jsonl").exists()
 
 

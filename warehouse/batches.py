@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Protocol
 
 import duckdb
+from pydantic import TypeAdapter, ValidationError
 
 from warehouse import db, spool, store
 from warehouse.errors import Unwritable, unwritable_message, why_unwritable
-from warehouse.records import SIGNATURE_SCHEME, Signature, SourceState
+from warehouse.records import SIGNATURE_SCHEME, Entry, Signature, SourceState
 from warehouse.rows import Batch
 
 log = logging.getLogger("newswatch.ingest")
@@ -57,6 +58,7 @@ class Saved:
     batch: Path | None = None
     holder: str | None = None
     quarantined: tuple[str, ...] = ()  # "directory: reason" of batches the warehouse refused
+    refused: str | None = None  # this run's own batch, when refused: its "directory: reason"
 
 
 def spool_dir(paths: Paths) -> Path:
@@ -182,5 +184,35 @@ def save(
         raise (Unwritable if isinstance(exc, Unwritable) else db.WarehouseError)(kept) from exc
     quarantined = tuple(refused.values())
     if batch in refused:
-        return Saved(stored=False, batch=None, quarantined=quarantined)
+        return Saved(stored=False, quarantined=quarantined, refused=refused[batch])
     return Saved(stored=True, articles=mine.articles, matches=mine.matches, quarantined=quarantined)
+
+
+# Entries whose pages a run had no time for (flows/collect/pages.py, Budget): never stored, so
+# their keys stay new, and kept here so that the next run takes them even if the feed has moved on.
+_DEFERRED = TypeAdapter(list[Entry])
+
+
+def deferred_path(paths: Paths) -> Path:
+    return paths.data_dir / "deferred.json"
+
+
+def load_deferred(paths: Paths) -> list[Entry]:
+    """The entries an earlier run left for this one; an unreadable file is reported, not fatal."""
+    path = deferred_path(paths)
+    try:
+        return _DEFERRED.validate_json(path.read_bytes())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValidationError) as exc:
+        log.warning("%s not read (%s): its entries are taken when their feeds list them", path, exc)
+        return []
+
+
+def save_deferred(paths: Paths, entries: Iterable[Entry]) -> None:
+    """Replace the deferred entries, whole or not at all."""
+    path = deferred_path(paths)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(_DEFERRED.dump_json(list(entries)))
+    tmp.replace(path)

@@ -280,7 +280,12 @@ def _print_ingest(result: dict[str, Any]) -> None:
             "sources.yaml (or fetch: settings) is tried at once too"
         )
     typer.echo(result["summary"])
-    if not result["stored"]:
+    if result.get("refused_batch"):  # not a lock: waiting would not help
+        typer.echo(
+            f"  nothing of this run was stored; its batch is in {result['refused_batch']}; "
+            "its REASON.txt says how to retry"
+        )
+    elif not result["stored"]:
         typer.echo(
             f"  the warehouse was locked by {result['lock_holder'] or 'another process'}; "
             f"results are safe in {result['spool_batch']} and load on the next run"

@@ -32,6 +32,36 @@ from warehouse.records import Article, Entry, Extracted, FetchResult, Signature
 
 CollectedPage = tuple[Entry, FetchResult | None, Extracted | None]  # the body dropped
 IN_FLIGHT_BATCHES = 3  # page batches started at once: the next one's pages queue behind these
+DEFERRED = "deferred"  # a page not started: the run's time (or its feed's share) was spent
+
+
+class Budget:
+    """The run's page time: no page starts past the deadline, or once its feed used its share."""
+
+    def __init__(self, seconds: float, feed_share: float, *, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.deadline = clock() + seconds
+        self.feed_seconds = seconds * feed_share
+        self.spent: dict[str, float] = {}  # by feed: the pages' times added up
+
+    OUT = "the run's time budget (extract.run_budget_seconds) was spent"
+
+    def left(self) -> float:
+        return max(0.0, self.deadline - self.clock())
+
+    def refuses(self, entry: Entry) -> str | None:
+        """Why this entry's page must wait for the next run, if it must."""
+        if self.clock() >= self.deadline:
+            return self.OUT
+        if self.spent.get(entry.feed_url, 0.0) >= self.feed_seconds:
+            return (
+                f"{entry.source}'s share of the run's time (extract.feed_share, "
+                f"{self.feed_seconds:g} s) was spent"
+            )
+        return None
+
+    def charge(self, entry: Entry, seconds: float) -> None:
+        self.spent[entry.feed_url] = self.spent.get(entry.feed_url, 0.0) + seconds
 
 
 @task(name="pages", task_run_name="pages {first}–{last}", cache_policy=NO_CACHE)
@@ -43,6 +73,7 @@ async def fetch_and_extract(
     first: int,
     last: int,
     in_flight: asyncio.Semaphore,
+    budget: Budget | None = None,
 ) -> list[CollectedPage]:
     """Download a batch of article pages, each extracted in a worker as soon as it arrives."""
 
@@ -50,11 +81,32 @@ async def fetch_and_extract(
         if not entry.link:
             return entry, None, None
         async with in_flight:  # bounds the pages held in memory, fetched but not extracted
-            page = await fetcher.fetch(
-                entry.link,
-                max_bytes=limits.max_page_bytes,
-                accept="text/html, application/xhtml+xml;q=0.9, */*;q=0.5",
-            )
+            if budget is None:
+                page = await fetcher.fetch(
+                    entry.link,
+                    max_bytes=limits.max_page_bytes,
+                    accept="text/html, application/xhtml+xml;q=0.9, */*;q=0.5",
+                )
+            else:
+                if (why := budget.refuses(entry)) is not None:
+                    return entry, FetchResult(url=entry.link, status=DEFERRED, error=why), None
+                started = budget.clock()
+                try:  # waiting for a connection counts: the budget bounds the run's wall time
+                    page = await asyncio.wait_for(
+                        fetcher.fetch(
+                            entry.link,
+                            max_bytes=limits.max_page_bytes,
+                            accept="text/html, application/xhtml+xml;q=0.9, */*;q=0.5",
+                        ),
+                        timeout=budget.left(),
+                    )
+                except TimeoutError:
+                    page = FetchResult(url=entry.link, status=DEFERRED, error=budget.OUT)
+                budget.charge(entry, budget.clock() - started)
+                if page.ok and (why := budget.refuses(entry)) is not None:
+                    page = FetchResult(url=entry.link, status=DEFERRED, error=why)  # no time
+                if page.status == DEFERRED:
+                    return entry, page, None
             extracted = (
                 await pool.extract(
                     (entry.key, page.body, page.final_url, needs_page_metadata(entry))
@@ -68,7 +120,10 @@ async def fetch_and_extract(
 
 
 async def collect(
-    settings: Settings, entries: Sequence[Entry], on_batch: Callable[[list[CollectedPage]], None]
+    settings: Settings,
+    entries: Sequence[Entry],
+    on_batch: Callable[[list[CollectedPage]], None],
+    budget: Budget | None = None,
 ) -> None:
     """Fetch and extract every entry's page here; pass each finished batch to `on_batch`."""
     size = settings.extract.batch_size
@@ -95,6 +150,7 @@ async def collect(
                         i * size + 1,
                         i * size + len(batch),
                         in_flight,
+                        budget,
                     )
                 on_batch(got)
                 done += len(got)
@@ -115,10 +171,16 @@ class Collection:
     # signed while later batches extract; None: too short to compare
     signatures: dict[str, Signature | None] = dataclasses.field(default_factory=dict)
     runs: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # fan-out's collect runs
+    deferred: list[Entry] = dataclasses.field(default_factory=list)  # for the next run: not seen
+    budget: Budget | None = None  # the run's page time; None: unbounded (fan-out workers)
 
     def add(self, pages: Sequence[CollectedPage]) -> None:
         """Articles from a batch of collected pages."""
         for entry, page, extracted in pages:
+            if page is not None and page.status == DEFERRED:
+                self.deferred.append(entry)
+                self.fetches.append((entry, page))  # logged, but no article: the key stays new
+                continue
             article = build_article(entry, page, extracted, now=self.now)
             self.articles.append((entry.key, article))
             if article.key not in self.signatures:  # the first copy is kept

@@ -35,6 +35,10 @@ class FetchSettings(_Strict):
     max_connections: Annotated[int, Field(ge=1, le=512)] = 16
     max_retry_after_seconds: Annotated[float, Field(ge=0, le=600)] = 30.0  # waited within a run
     max_entries_per_feed: Annotated[int, Field(ge=1, le=100_000)] = 200
+    # New entries one feed may add in a run once it has been read before; more means the feed
+    # mints new GUIDs or links on every request (or is busier than a run can take): capped,
+    # with a warning in v_source_health.last_warning.
+    max_new_entries_per_feed: Annotated[int, Field(ge=1, le=100_000)] = 100
 
     @field_validator("allow_private_addresses", mode="before")
     @classmethod
@@ -64,6 +68,12 @@ class ExtractSettings(_Strict):
     max_html_bytes: Annotated[int, Field(gt=0)] = 1_500_000  # larger pages are cut to this
     page_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 20.0
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 100  # pages per Prefect task
+    # No page starts after this long into a run (pages under way finish within their own
+    # deadlines), so an hourly run stays hourly; the pages left are taken by the next run.
+    run_budget_seconds: Annotated[float, Field(gt=0, le=86_400)] = 2700.0
+    # One feed's pages, their times added up, may take this share of the budget; its other
+    # pages wait for the next run, so one slow site cannot hold up the others.
+    feed_share: Annotated[float, Field(gt=0, le=1)] = 0.25
 
 
 class DigestSettings(_Strict):

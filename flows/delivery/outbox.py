@@ -8,13 +8,18 @@
 #
 # Only `pending` rows are sent. `sending` is committed before every send and the outcome after
 # it, so a crash between the receiver's acceptance and our commit leaves `sending`, which the
-# next run settles as `unknown` rather than sending a second message.
+# next run settles as `unknown` rather than sending a second message. A run delivers a (topic,
+# period, channel) only while it holds that key's sender lock, which the OS frees when its
+# process dies: a `sending` row found by the lock's holder was left by a dead run, never by a
+# live one, and a run that cannot take the lock says who is sending and touches nothing.
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +28,7 @@ from flows.config import SmtpSettings
 from flows.delivery.channels import Channel, Outcome
 from flows.delivery.email import EmailChannel, Transport
 from reports import mail
-from warehouse import db
+from warehouse import db, locks
 from warehouse import outbox as outbox_table
 from warehouse.records import Rendered
 
@@ -83,6 +88,12 @@ def deliver(
     )
 
 
+def sender_lock(db_path: Path, topic: str, period: str, channel: str = "email") -> Path:
+    """The sender lock of one (topic, period, channel), beside the warehouse."""
+    key = f"{topic}@{period}" if channel == outbox_table.EMAIL else f"{topic}@{period}@{channel}"
+    return db_path.parent / ".data" / "outbox" / f"{re.sub(r'[^A-Za-z0-9._-]', '_', key)}.lock"
+
+
 def send_once(
     db_path: Path,
     channel: Channel[Any],
@@ -97,12 +108,44 @@ def send_once(
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[DeliveryResult]:
     """Send one message per recipient on one channel, at most once per outbox key."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(locks.exclusive(sender_lock(db_path, topic, period, channel.name)))
+        except locks.Held as exc:
+            who = f" (PID {exc.holder})" if exc.holder else ""
+            what = "alert" if period.startswith("story:") else "digest"
+            busy = f"another {what} run{who} is sending this {what} now; this run sent nothing"
+            log.info("%s %s: %s", topic, period, busy)
+            return [DeliveryResult(r, "sending", busy, False, channel.name) for r in message_ids]
+        return _send_locked(
+            db_path,
+            channel,
+            topic=topic,
+            period=period,
+            message_ids=message_ids,
+            subject=subject,
+            force=force,
+            sender=_Attempt(db_path, channel, topic, period, retries, backoff, sleep),
+        )
+    raise AssertionError("unreachable: the block returns")
+
+
+def _send_locked(
+    db_path: Path,
+    channel: Channel[Any],
+    *,
+    topic: str,
+    period: str,
+    message_ids: Mapping[str, str],
+    subject: str,
+    force: bool,
+    sender: _Attempt,
+) -> list[DeliveryResult]:
     with db.write_connection(db_path) as con:
         db.migrate(con)  # a warehouse made before the outbox existed gets it here
         rows = outbox_table.outbox_claim(
             con, topic, period, message_ids, subject, force=force, channel=channel.name
         )
-    sender = _Attempt(db_path, channel, topic, period, retries, backoff, sleep)
     results: list[DeliveryResult] = []
     halted: str | None = None
     for row in rows:

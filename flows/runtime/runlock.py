@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
+from warehouse import locks
 from warehouse.errors import AnotherRun
 
 
@@ -19,23 +17,12 @@ class AlreadyRunning(AnotherRun):
 @contextmanager
 def single_run(lock_path: Path, *, wait_seconds: float = 0.0) -> Iterator[None]:
     """Hold the run lock for the block; the OS releases it if the process dies."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(lock_path)
-    try:
-        lock.acquire(timeout=wait_seconds)
-    except Timeout:
-        holder = _read_pid(lock_path.with_suffix(".pid"))
-        who = f" (PID {holder})" if holder else ""
-        raise AlreadyRunning(f"another ingest is running on this warehouse{who}; skipped") from None
-    try:
-        lock_path.with_suffix(".pid").write_text(str(os.getpid()))
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(locks.exclusive(lock_path, wait_seconds=wait_seconds))
+        except locks.Held as exc:
+            who = f" (PID {exc.holder})" if exc.holder else ""
+            raise AlreadyRunning(
+                f"another ingest is running on this warehouse{who}; skipped"
+            ) from None
         yield
-    finally:
-        lock.release()
-
-
-def _read_pid(path: Path) -> str | None:
-    try:
-        return path.read_text().strip() or None
-    except OSError:
-        return None
