@@ -11,123 +11,27 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import State, TaskRun
+from prefect import flow, get_run_logger
 
 from flows import fanout
 from flows.collect import feed_health, pages, stories
 from flows.collect.articles import story_id
-from flows.collect.feeds import NotAFeed, parse_response
+from flows.collect.feed_fetch import FeedFetch, TransientFeedError, fetch_feed
 from flows.collect.fetch import Fetcher
 from flows.collect.lifeline import follow_serve
 from flows.collect.pages import Budget, Collect, Collection
-from flows.config import FeedSettings, FetchSettings, Settings, settings_for
+from flows.config import FeedSettings, Settings, settings_for
 from flows.matching.match import compile_topic
 from flows.matching.mutes import match_article
 from flows.run_summary import RunReport
 from flows.runtime.runlock import single_run
 from warehouse import batches
-from warehouse.errors import NewswatchError
-from warehouse.records import Article, Entry, FeedOutcome, Signature
+from warehouse.records import Article, Entry, Signature
 from warehouse.rows import ArticleRow, MatchRow, SignatureRow
 
 # Worth a second try within the run; a timeout is not (it already cost the whole deadline).
-TRANSIENT = frozenset({"connect_error", "read_error", "http_502", "http_503", "http_504"})
 GROUPING_WINDOW = timedelta(days=14)  # copies of a story appear within days, not months
 _NO_DATE = datetime.min.replace(tzinfo=UTC)  # undated entries sort as the oldest
-
-
-@dataclasses.dataclass(frozen=True)
-class FeedFetch:
-    """One feed's outcome and the entries it gave."""
-
-    outcome: FeedOutcome
-    entries: tuple[Entry, ...] = ()
-
-
-class TransientFeedError(NewswatchError):
-    """A failure worth one retry; carries the outcome to record if the retry fails too."""
-
-    def __init__(self, fetch: FeedFetch) -> None:
-        super().__init__(f"{fetch.outcome.status}: {fetch.outcome.error}")
-        self.fetch = fetch
-
-
-def _retry_transient(_task: Any, _run: TaskRun, state: State[Any]) -> bool:
-    return isinstance(state.data, TransientFeedError)
-
-
-# Tasks take the fetch limits, never the whole Settings: Prefect walks every parameter of every
-# task call, and the topics' alias lists made that ~100 ms per feed (30 s for 300 feeds).
-@task(
-    name="fetch-feed",
-    task_run_name="feed {feed.name}",
-    retries=1,
-    retry_delay_seconds=3,
-    retry_condition_fn=_retry_transient,
-    cache_policy=NO_CACHE,
-)
-async def fetch_feed(
-    fetcher: Fetcher,
-    feed: FeedSettings,
-    validators: tuple[str | None, str | None],
-    limits: FetchSettings,
-    now: datetime,
-) -> FeedFetch:
-    """Download one feed (conditionally) and parse its entries."""
-    etag, last_modified = validators
-    got = await fetcher.fetch(
-        feed.url,
-        max_bytes=limits.max_feed_bytes,
-        etag=etag,
-        last_modified=last_modified,
-        accept="application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
-    )
-    outcome = FeedOutcome(
-        source=feed.name,
-        url=feed.url,
-        status=got.status,
-        http_status=got.http_status,
-        error=got.error,
-        etag=got.etag,
-        last_modified=got.last_modified,
-        elapsed_ms=got.elapsed_ms,
-        retry_after=got.retry_after,
-    )
-    if got.status in TRANSIENT:
-        raise TransientFeedError(FeedFetch(outcome))
-    if not got.ok:
-        return FeedFetch(outcome)
-    try:
-        parsed = parse_response(
-            got,
-            source=feed.name,
-            feed_url=feed.url,
-            now=now,
-            max_entries=limits.max_entries_per_feed,
-        )
-    except NotAFeed as exc:
-        return FeedFetch(dataclasses.replace(outcome, status="not_a_feed", error=str(exc)))
-    problems = [parsed.problem] if parsed.problem else []
-    warning = None
-    if parsed.dropped:
-        warning = (
-            f"{parsed.dropped} entries beyond the cap of {limits.max_entries_per_feed} per run "
-            "were not taken (the newest by date were; raise fetch.max_entries_per_feed "
-            "in sources.yaml to take more)"
-        )
-        problems.append(warning)
-    return FeedFetch(
-        dataclasses.replace(
-            outcome,
-            status="ill_formed" if parsed.ill_formed else got.status,
-            error="; ".join(problems) or None,
-            entries=len(parsed.entries),
-            warning=warning,
-        ),
-        parsed.entries,
-    )
 
 
 @flow(name="ingest")

@@ -20,7 +20,7 @@ say) goes to the log file only.
     │   ├── flows.runtime.prefect_server.ServerError, flows.serve.ServeError
     ├── QueryError              1  an analyst's SQL failed
     └── handled where they are raised, never shown (exit 1 if one ever escaped):
-        flows.ingest.TransientFeedError, flows.collect.feeds.NotAFeed,
+        flows.collect.feed_fetch.TransientFeedError, flows.collect.feeds.NotAFeed,
         flows.collect.fetch._Failure, warehouse.store.UnloadableBatch
 """
 
