@@ -66,6 +66,7 @@ def _collect_here(settings: Settings) -> Collect:
     return collect
 
 
+# Long by design: the flow's table of contents, one line or call per step in run order.
 async def _run(
     settings: Settings, collect: Collect, *, retry_failed: bool = False
 ) -> dict[str, Any]:
