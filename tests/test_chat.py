@@ -21,10 +21,10 @@ from werkzeug import Request, Response
 from flows.cli import app
 from flows.config import ChannelEntry, ChannelSettings, ConfigError, load_channels, redact
 from flows.delivery.chat import announce
-from reports.chat import ChatText, digest_message
-from tests.conftest import ROOT
+from reports.chat import ChatText, alert_message, digest_message
+from tests.conftest import ROOT, require_corpus
 from tests.test_mail import free_port
-from tests.test_render import digest, story
+from tests.test_render import SANITIZE, digest, payloads, story
 from warehouse import db
 from warehouse import outbox as outbox_table
 
@@ -239,3 +239,29 @@ def test_other_services_are_classified_the_same_way_ntfy_on_loopback(
     (result,) = send(tmp_path / "b", channel(url), retries=0)
     assert result.status == status and len(hook.log) == 1
     assert SECRET not in result.detail and result.recipient == "ntfy://127.0.0.1"
+
+
+def test_feedparsers_sanitizer_corpus_reaches_chat_as_harmless_plain_text() -> None:
+    # Every payload of feedparser's sanitizer corpus (scripts, event handlers, javascript:
+    # links, markup), as a story's title and outlet: in a digest and in an alert, each line
+    # that carries it holds no markup, mention or bidi character, and the only links are http(s).
+    require_corpus(SANITIZE)
+    corpus = [text for path in sorted(SANITIZE.glob("*.xml")) for text in payloads(path)]
+    assert len(corpus) > 100  # the corpus is really there
+    built = digest(1)
+    for text in corpus:
+        hostile = story(0, title=text, url="javascript:alert(1)")
+        hostile = dataclasses.replace(hostile, source=text)
+        message = digest_message(dataclasses.replace(built, stories=(hostile,)), None)
+        alert = alert_message("UK–Poland", text, "javascript:alert(1)", text, 0.9)
+        for line in [
+            message.title,
+            message.body.splitlines()[0],
+            alert.title,
+            *alert.body.splitlines(),
+        ]:
+            assert not any(ch in line for ch in "<>[]`@\u202e\u202d\u2066\u2067"), (text, line)
+        # the only links are the ones newswatch writes, and never javascript: (the story's was)
+        lines = [*alert.body.splitlines(), *message.body.splitlines()]
+        links = [s for line in lines if ":" in (s := line.strip()) and " " not in s]
+        assert all(s.startswith(("http://", "https://")) for s in links), (text, links)
