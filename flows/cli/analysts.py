@@ -6,7 +6,9 @@ They register on the `newswatch` app of flows/cli/__init__.py, which imports thi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -97,17 +99,12 @@ def _export_query(db: Path, query: str, out: Path, name: str, fmt: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     target = (out / f"{name}.{fmt}").resolve()
     tmp = target.with_name(target.name + ".tmp")
-    try:  # the query runs sandboxed like `sql`: it may write the one staging file, nothing else
-        with wdb.analyst_connection(db, wait_seconds=30, writable=tmp) as con:
-            rows = queries.export_query(con, query, tmp, fmt)
-    except WarehouseError:
-        raise
-    except wdb.QueryRefused as exc:
-        tmp.unlink(missing_ok=True)
-        raise QueryError(f"query refused: {exc}") from exc
-    except Exception as exc:  # an analyst's SQL error is one line, not a traceback
-        tmp.unlink(missing_ok=True)
-        raise QueryError(f"query failed: {str(exc).splitlines()[0]}") from exc
+    # the query runs sandboxed like `sql`: it may write the one staging file, nothing else
+    with (
+        _analysts_sql(cleanup=tmp),
+        wdb.analyst_connection(db, wait_seconds=30, writable=tmp) as con,
+    ):
+        rows = queries.export_query(con, query, tmp, fmt)
     tmp.replace(target)
     typer.echo(f"{target}: {rows} rows")
 
@@ -173,16 +170,28 @@ def sql(
     from warehouse import queries
 
     paths = resolve_paths(db=db)
-    try:
-        with wdb.analyst_connection(paths.db, wait_seconds=30) as con:
-            columns, rows = queries.query(con, query)
-    except wdb.WarehouseError:
-        raise
-    except wdb.QueryRefused as exc:
-        raise QueryError(f"query refused: {exc}") from exc
-    except Exception as exc:  # an analyst's SQL error is reported, not a traceback
-        raise QueryError(f"query failed: {str(exc).splitlines()[0]}") from exc
+    with _analysts_sql(), wdb.analyst_connection(paths.db, wait_seconds=30) as con:
+        columns, rows = queries.query(con, query)
     _print_table(columns, rows, max_rows=max_rows, width=width)
+
+
+@contextlib.contextmanager
+def _analysts_sql(cleanup: Path | None = None) -> Iterator[None]:
+    """An analyst's query that fails or is refused is one line, exit 1 (not a traceback); the
+    warehouse's own failures (missing, locked, damaged: exit 3) pass as they are. `cleanup`, a
+    file the query was writing, is removed when it fails."""
+    from warehouse.db import QueryRefused
+
+    try:
+        yield
+    except WarehouseError:
+        raise
+    except Exception as exc:  # any error of the analyst's SQL
+        if cleanup is not None:
+            cleanup.unlink(missing_ok=True)
+        if isinstance(exc, QueryRefused):
+            raise QueryError(f"query refused: {exc}") from exc
+        raise QueryError(f"query failed: {str(exc).splitlines()[0]}") from exc
 
 
 def _cell(value: Any, width: int) -> str:

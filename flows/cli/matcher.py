@@ -49,7 +49,7 @@ def evaluate_cmd(
     db: DbOpt = None,
 ) -> None:
     """Precision, recall and F1 of the matcher on a labelled corpus, beside a keyword alert."""
-    from flows.matching.evaluation import CorpusError, evaluate, format_report, load_corpus
+    from flows.matching.evaluation import evaluate, format_report, load_corpus
     from flows.matching.labels import corpus_items
 
     if (corpus is None) == (not labels):
@@ -62,10 +62,12 @@ def evaluate_cmd(
                 f"no labelled articles for {chosen.id}; add some with `newswatch label`"
             )
     else:
-        try:
+        try:  # CorpusError (a ConfigError) names the line and the fix itself
             items = load_corpus(corpus)  # type: ignore[arg-type]  # not None: checked above
-        except (CorpusError, OSError) as exc:
-            raise ConfigError(str(exc)) from exc
+        except OSError as exc:
+            raise ConfigError(
+                f"{corpus}: {exc.strerror}; fix: give --corpus a readable file"
+            ) from exc
     typer.echo(format_report(evaluate(chosen, items)))
 
 
@@ -83,21 +85,15 @@ def label(
     import getpass
     from datetime import UTC, datetime
 
-    from flows.matching.labels import VERDICTS, UnknownArticle, record
-    from warehouse.db import WarehouseError
+    from flows.matching.labels import VERDICTS, record
 
     if verdict not in VERDICTS:
         raise ConfigError(f"verdict {verdict!r}: use {' or '.join(VERDICTS)}")
     chosen = _one_topic(topics, topic)
     who = by or os.environ.get("USER") or getpass.getuser()
-    try:
-        done = record(
-            resolve_paths(db=db).db, chosen, url, verdict, note=note, by=who, now=datetime.now(UTC)
-        )
-    except UnknownArticle as exc:
-        raise NewswatchError(str(exc)) from exc
-    except WarehouseError:
-        raise
+    done = record(  # UnknownArticle: exit 1, nothing written
+        resolve_paths(db=db).db, chosen, url, verdict, note=note, by=who, now=datetime.now(UTC)
+    )
     said = {None: "never scored", True: "a match", False: "no match"}[done.matched_then]
     agrees = (
         ""

@@ -14,12 +14,13 @@ from flows.topic import Topic
 from flows.web.urls import canonical_url
 from warehouse import db
 from warehouse import labels as stored
+from warehouse.errors import NewswatchError
 
 VERDICTS = ("relevant", "not_relevant")
 
 
-class UnknownArticle(LookupError):
-    """The URL names no stored article; nothing was written."""
+class UnknownArticle(NewswatchError, LookupError):
+    """The URL names no stored article; nothing was written (exit 1)."""
 
 
 @dataclass(frozen=True)
