@@ -19,7 +19,6 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,26 +107,24 @@ def send_once(
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[DeliveryResult]:
     """Send one message per recipient on one channel, at most once per outbox key."""
-    with ExitStack() as stack:
-        try:
-            stack.enter_context(locks.exclusive(sender_lock(db_path, topic, period, channel.name)))
-        except locks.Held as exc:
-            who = f" (PID {exc.holder})" if exc.holder else ""
-            what = "alert" if period.startswith("story:") else "digest"
-            busy = f"another {what} run{who} is sending this {what} now; this run sent nothing"
-            log.info("%s %s: %s", topic, period, busy)
-            return [DeliveryResult(r, "sending", busy, False, channel.name) for r in message_ids]
-        return _send_locked(
-            db_path,
-            channel,
-            topic=topic,
-            period=period,
-            message_ids=message_ids,
-            subject=subject,
-            force=force,
-            sender=_Attempt(db_path, channel, topic, period, retries, backoff, sleep),
-        )
-    raise AssertionError("unreachable: the block returns")
+    try:  # Held comes only from taking the lock: the send itself raises nothing of the kind
+        with locks.exclusive(sender_lock(db_path, topic, period, channel.name)):
+            return _send_locked(
+                db_path,
+                channel,
+                topic=topic,
+                period=period,
+                message_ids=message_ids,
+                subject=subject,
+                force=force,
+                sender=_Attempt(db_path, channel, topic, period, retries, backoff, sleep),
+            )
+    except locks.Held as exc:
+        who = f" (PID {exc.holder})" if exc.holder else ""
+        what = "alert" if period.startswith("story:") else "digest"
+        busy = f"another {what} run{who} is sending this {what} now; this run sent nothing"
+        log.info("%s %s: %s", topic, period, busy)
+        return [DeliveryResult(r, "sending", busy, False, channel.name) for r in message_ids]
 
 
 def _send_locked(
