@@ -73,6 +73,10 @@ class Crowd(_Strict):
     # many items naming a state (of `group` or of `parties`) gives the parties in it no strength.
     list_at: Annotated[int, Field(ge=3)] | None = None
     parties: tuple[GroupName, ...] = ()  # the groups naming the pair itself
+    # A title naming one party, every other required group and another state, but not the
+    # other party ("UK to buy German artillery"), is that partnership's story: it completes
+    # no lead sentence that names the missing party.
+    title_partner: bool = False
 
 
 class Background(_Strict):
@@ -121,6 +125,15 @@ class Carry(_Strict):
     weight: Fraction = 0.8  # share of the pair's strength in the earlier sentence they carry
 
 
+class Adjacent(_Strict):
+    """Two neighbouring sentences of one paragraph that hold the required groups between them."""
+
+    # groups each of the two must hold itself: the substance, so that one passing word in
+    # either sentence does not join a pair named in the other
+    each: tuple[GroupName, ...] = ()
+    weight: Fraction = 0.8  # share of one sentence's weight (a paragraph gets `paragraph`)
+
+
 class Rule(_Strict):
     """When a text is on topic: the required groups together in a sentence, weighted by place."""
 
@@ -136,6 +149,7 @@ class Rule(_Strict):
     listed: Listed | None = None
     joiners: tuple[str, ...] = ()  # words joining the last items of a list: "and", "i", "und"
     carry: Carry | None = None
+    adjacent: Adjacent | None = None
 
 
 class Mutes(_Strict):
@@ -232,6 +246,12 @@ class Topic(_Strict):
             *([rule.listed.group] if rule.listed else []),
             *([rule.carry.group, *rule.carry.groups] if rule.carry else []),
         ]
+        if rule.adjacent:
+            outside = sorted(set(rule.adjacent.each) - set(rule.require))
+            if outside:
+                raise ValueError(
+                    f"adjacent.each names group {outside[0]!r}, which is not in rule.require"
+                )
         for group in named:
             if group not in declared:
                 raise ValueError(

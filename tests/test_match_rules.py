@@ -198,6 +198,68 @@ def test_a_back_reference_to_another_pair_carries_nothing(compiled: CompiledTopi
     assert "carry" not in result.evidence.rules
 
 
+# ---- two neighbouring sentences: one names the pair, the next the substance --------------
+
+VISIT = "The British prime minister arrived in Poland on Friday for talks."
+PLEDGE = "He said Britain would spend more on air defence and keep its troops on the eastern flank."
+
+
+def test_neighbouring_sentences_that_share_a_party_make_a_pair(compiled: CompiledTopic) -> None:
+    result = run(compiled, "Starmer and Tusk meet in Warsaw", f"{VISIT} {PLEDGE}")
+    assert result.matched, result.evidence
+    (note,) = result.evidence.rules["adjacent"]
+    assert note.startswith("The British prime minister arrived") and note.endswith("flank.")
+    assert [w.unit for w in result.evidence.windows if w.unit == "sentences"] == ["sentences"]
+
+
+def test_neighbours_in_different_paragraphs_make_no_pair(compiled: CompiledTopic) -> None:
+    result = run(compiled, "Starmer and Tusk meet in Warsaw", f"{VISIT}\n{PLEDGE}")
+    assert not result.matched, result.evidence
+    assert "adjacent" not in result.evidence.rules
+
+
+def test_neighbours_sharing_no_group_stay_a_paragraph(compiled: CompiledTopic) -> None:
+    text = "The Polish ambassador spoke on Friday. British troops trained on the eastern flank."
+    result = run(compiled, "Starmer and Tusk meet in Warsaw", text)
+    assert not result.matched, result.evidence
+    assert "adjacent" not in result.evidence.rules
+    assert [w.unit for w in result.evidence.windows] == ["sentence+title", "paragraph"]
+
+
+def test_adjacent_substance_groups_must_be_required() -> None:
+    profile = ROOT / "topics" / "uk-poland-defence.yaml"
+    data = yaml.safe_load(profile.read_text(encoding="utf-8"))
+    data["rule"]["adjacent"] = {"each": ["threat"], "weight": 0.8}
+    with pytest.raises(ValidationError, match=r"adjacent\.each names group 'threat'"):
+        Topic.model_validate(data)
+
+
+# ---- a headline pairing one side with a third state ------------------------------------------
+
+PURCHASE = (
+    "Britain will buy German howitzers for its army, the Ministry of Defence said. The deal "
+    "follows the prime minister's visit to Poland, where he pledged British support for NATO's "
+    "eastern flank."
+)
+
+
+def test_a_headline_with_another_partner_completes_no_lead_sentence(
+    compiled: CompiledTopic,
+) -> None:
+    result = run(compiled, "UK to buy German howitzers", PURCHASE)
+    assert not result.matched, result.evidence
+    assert result.evidence.rules["partner"] == ("UK to buy German howitzers",)
+    assert run(compiled, "UK to buy new howitzers", PURCHASE).matched
+
+
+def test_a_headline_naming_both_sides_and_a_third_state_is_no_other_partnership(
+    compiled: CompiledTopic,
+) -> None:
+    result = run(compiled, "Poland and UK buy German howitzers", PURCHASE)
+    assert result.matched, result.evidence
+    assert "partner" not in result.evidence.rules
+
+
 @pytest.mark.parametrize(
     ("title", "text"),
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from math import prod
 
 from flows.matching.sentences import sentence_starts
@@ -40,6 +41,9 @@ class Scoring:
     carrier: tuple[bool, ...]  # entity -> a back-reference ("the two countries")
     carried: tuple[int, ...]  # the slots a back-reference takes from the sentence before
     carry_weight: float
+    partner: tuple[int, ...]  # the parties' slots, when a title's other partner counts
+    adjacent: float  # share for two neighbouring sentences holding the groups (0.0: no rule)
+    adjacent_each: tuple[int, ...]  # the slots each of the two must hold itself
 
 
 def scoring_for(topic: Topic, shadows: Sequence[tuple[int, float]] = ()) -> Scoring:
@@ -80,6 +84,11 @@ def scoring_for(topic: Topic, shadows: Sequence[tuple[int, float]] = ()) -> Scor
         carrier=tuple(carry is not None and carry.group in groups for groups, _ in entities),
         carried=tuple(scored.index(g) for g in carry.groups if g in rule.require) if carry else (),
         carry_weight=carry.weight if carry else 0.0,
+        partner=tuple(scored.index(g) for g in crowd.parties if g in rule.require)
+        if crowd and crowd.title_partner
+        else (),
+        adjacent=rule.adjacent.weight if rule.adjacent else 0.0,
+        adjacent_each=tuple(scored.index(g) for g in rule.adjacent.each) if rule.adjacent else (),
     )
 
 
@@ -119,6 +128,44 @@ def either(a: float, b: float) -> float:
 
 def _span(text: str, starts: list[int], index: int, stop: int) -> str:
     return text[starts[index] : starts[index + 1] if index + 1 < len(starts) else stop]
+
+
+def _partnered(scoring: Scoring, heading: list[float]) -> bool:
+    """A title (naming another state) that holds every required group but one party."""
+    missing = [slot for slot in range(scoring.required) if not heading[slot]]
+    return len(missing) == 1 and missing[0] in scoring.partner
+
+
+def _end(starts: Sequence[int], number: int, stop: int) -> int:
+    """Where sentence `number` (1-based) ends."""
+    return starts[number] if number < len(starts) else stop
+
+
+def _adjacent(
+    scoring: Scoring, windows: dict[int, Window], numbers: list[int]
+) -> tuple[int, list[float], set[int]] | None:
+    """The strongest two neighbouring sentences that hold every required group between them,
+    share one, and each hold the `adjacent.each` groups: (first sentence, merged best, crowd)."""
+    required, each = scoring.required, scoring.adjacent_each
+    found: tuple[int, list[float], set[int]] | None = None
+    strongest = 0.0
+    for first, second in pairwise(numbers):
+        if second != first + 1:
+            continue
+        (a, a_crowd), (b, b_crowd) = windows[first], windows[second]
+        if not all(a[slot] and b[slot] for slot in each):
+            continue
+        # one continues the other: a required group in both ("Starmer in Poland. Starmer
+        # spoke of defence"), not two unrelated sentences that happen to meet
+        if not any(a[slot] and b[slot] for slot in range(required)):
+            continue
+        merged = list(map(max, a, b))
+        if 0.0 in merged[:required]:
+            continue
+        value = prod(merged[:required])
+        if value > strongest:
+            strongest, found = value, (first, merged, a_crowd | b_crowd)
+    return found
 
 
 Fired = dict[str, list[str]]  # rule -> where it applied, for the evidence
@@ -223,14 +270,19 @@ def weigh(
         value = scoring.title * _strength(scoring, heading, heading_crowd, context)
         counted.append((value, "title", "title", title))
     partial = any(heading[:required])  # a lead sentence may complete what the title lacks
+    if partial and heading_crowd and scoring.partner and _partnered(scoring, heading):
+        partial = False
+        note(fired, "partner", title)
     full: set[int] = set()  # paragraphs holding a sentence that counted
     paragraphs: dict[int, Window] = {}  # merged from their sentences; every line starts one
+    members: dict[int, list[int]] = {}  # paragraph -> its sentences with hits, in order
     completed: Counted | None = None  # the best lead sentence completing the title
     top = scoring.lead * scoring.title_context  # no completion is worth more: none beats it
     for number, (best, crowd) in windows.items():
         start = sentences[number - 1]
         line = bisect_right(lines, start)
         paragraph = paragraphs.get(line)
+        members.setdefault(line, []).append(number)
         paragraphs[line] = (
             (best, crowd)
             if paragraph is None
@@ -260,10 +312,19 @@ def weigh(
     for line, (best, crowd) in paragraphs.items():
         if line not in full and 0.0 not in best[:required]:
             lead = lines[line - 1] < lead_chars
-            value = (scoring.lead if lead else scoring.body) * scoring.paragraph
-            value *= _strength(scoring, best, crowd, context)
-            span = _span(text, lines, line - 1, stop)
-            counted.append((value, "lead" if lead else "body", "paragraph", span))
+            value = scoring.lead if lead else scoring.body
+            pair = _adjacent(scoring, windows, members[line]) if scoring.adjacent else None
+            if pair is None:
+                value *= scoring.paragraph
+                value *= _strength(scoring, best, crowd, context)
+                unit, span = "paragraph", _span(text, lines, line - 1, stop)
+            else:
+                value *= scoring.adjacent
+                value *= _strength(scoring, *pair[1:], context)
+                unit = "sentences"
+                span = text[sentences[pair[0] - 1] : _end(sentences, pair[0] + 1, stop)]
+                note(fired, "adjacent", span)
+            counted.append((value, "lead" if lead else "body", unit, span))
     parts = {"title": 0.0, "lead": 0.0, "body": 0.0}
     for value, where, _, _ in counted:
         parts[where] = either(parts[where], value)
