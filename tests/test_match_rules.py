@@ -292,6 +292,35 @@ def test_parties_and_defence_vocabulary_outside_english(
     assert result.matched, result.evidence
 
 
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        # each case names one side or the substance only by a word the profile lacked before
+        ("Londres et Varsovie renforcent l'Otan", "Le Royaume-Uni et la Pologne veulent renforcer l'Otan cette année."),
+        ("La Gb manda i caccia in Polonia", "I caccia della Gb sorvoleranno la Polonia da lunedì."),
+        ("L'Inghilterra manda truppe in Polonia", "Gli inglesi manderanno truppe in Polonia per il fianco orientale."),
+        ("Esercitazione anglo-polacca", "Al via un'esercitazione anglo-polacca sul Baltico."),
+        ("Brytyjskie wyrzutnie trafią do Polski", "Brytyjski pułk przywiezie do Polski haubice i wyrzutnie."),
+        ("Reino Unido e Polônia reforçam a defesa", "O Reino Unido vai enviar mísseis para a Polônia."),
+        ("Poland orders British Brimstone", "Poland will buy Brimstone and Storm Shadow from British makers."),
+        ("UK and Poland join Defender Europe", "Britain and Poland will both take part in Defender Europe this spring."),
+        ("Britische Truppenverlegung nach Polen", "Großbritannien plant eine Truppenverlegung nach Polen."),
+        ("Whitehall backs Polish air defence", "Whitehall will finance Polish air defence."),
+    ],
+)  # fmt: skip
+def test_inflections_offices_systems_and_exercises_by_language(
+    compiled: CompiledTopic, title: str, text: str
+) -> None:
+    result = run(compiled, title, text)
+    assert result.matched, result.evidence
+
+
+def test_a_hunt_is_no_fighter_jet(compiled: CompiledTopic) -> None:
+    title = "La caccia ai lavoratori polacchi nel Regno Unito"
+    result = run(compiled, title, "Nel Regno Unito la caccia ai lavoratori polacchi continua.")
+    assert not result.matched and result.evidence.missing == ("defence",), result.evidence
+
+
 def test_capitals_by_adjective_name_their_state(compiled: CompiledTopic) -> None:
     text = "londyńskie biuro, warszawskiego rządu, Warschauer Regierung, la presse londonienne"
     found = [compiled.names[e] for _, _, e in scan(compiled.automaton, f"\x00{text}\x00")[0]]
