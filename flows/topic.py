@@ -128,9 +128,11 @@ class Carry(_Strict):
 class Adjacent(_Strict):
     """Two neighbouring sentences of one paragraph that hold the required groups between them."""
 
-    # groups each of the two must hold itself: the substance, so that one passing word in
-    # either sentence does not join a pair named in the other
+    # required groups each of the two must hold itself (others are ignored, as in Carry)
     each: tuple[GroupName, ...] = ()
+    # neighbours must share a required group, unless one of them names all these required
+    # groups (both sides)
+    sides: tuple[GroupName, ...] = ()
     weight: Fraction = 0.8  # share of one sentence's weight (a paragraph gets `paragraph`)
 
 
@@ -245,13 +247,8 @@ class Topic(_Strict):
             *(rule.crowd.parties if rule.crowd else ()),
             *([rule.listed.group] if rule.listed else []),
             *([rule.carry.group, *rule.carry.groups] if rule.carry else []),
+            *([*rule.adjacent.each, *rule.adjacent.sides] if rule.adjacent else []),
         ]
-        if rule.adjacent:
-            outside = sorted(set(rule.adjacent.each) - set(rule.require))
-            if outside:
-                raise ValueError(
-                    f"adjacent.each names group {outside[0]!r}, which is not in rule.require"
-                )
         for group in named:
             if group not in declared:
                 raise ValueError(

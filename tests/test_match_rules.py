@@ -212,6 +212,18 @@ def test_neighbouring_sentences_that_share_a_party_make_a_pair(compiled: Compile
     assert [w.unit for w in result.evidence.windows if w.unit == "sentences"] == ["sentences"]
 
 
+def test_a_sentence_naming_both_sides_pairs_with_the_next_one_s_substance(
+    compiled: CompiledTopic,
+) -> None:
+    text = (
+        "Keir Starmer and Donald Tusk signed the agreement in Warsaw on Thursday. It covers "
+        "joint training, intelligence sharing and weapons production."
+    )
+    result = run(compiled, "UK and Poland agree new treaty", text)
+    assert result.matched, result.evidence
+    assert result.evidence.rules["adjacent"][0].startswith("Keir Starmer and Donald Tusk")
+
+
 def test_neighbours_in_different_paragraphs_make_no_pair(compiled: CompiledTopic) -> None:
     result = run(compiled, "Starmer and Tusk meet in Warsaw", f"{VISIT}\n{PLEDGE}")
     assert not result.matched, result.evidence
@@ -226,11 +238,11 @@ def test_neighbours_sharing_no_group_stay_a_paragraph(compiled: CompiledTopic) -
     assert [w.unit for w in result.evidence.windows] == ["sentence+title", "paragraph"]
 
 
-def test_adjacent_substance_groups_must_be_required() -> None:
+def test_adjacent_groups_must_be_declared() -> None:
     profile = ROOT / "topics" / "uk-poland-defence.yaml"
     data = yaml.safe_load(profile.read_text(encoding="utf-8"))
-    data["rule"]["adjacent"] = {"each": ["threat"], "weight": 0.8}
-    with pytest.raises(ValidationError, match=r"adjacent\.each names group 'threat'"):
+    data["rule"]["adjacent"] = {"sides": ["uk", "poalnd"], "weight": 0.8}
+    with pytest.raises(ValidationError, match="names group 'poalnd', which `groups:` does not"):
         Topic.model_validate(data)
 
 

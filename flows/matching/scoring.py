@@ -44,6 +44,7 @@ class Scoring:
     partner: tuple[int, ...]  # the parties' slots, when a title's other partner counts
     adjacent: float  # share for two neighbouring sentences holding the groups (0.0: no rule)
     adjacent_each: tuple[int, ...]  # the slots each of the two must hold itself
+    adjacent_sides: tuple[int, ...]  # the slots naming both sides, when one sentence holds them
 
 
 def scoring_for(topic: Topic, shadows: Sequence[tuple[int, float]] = ()) -> Scoring:
@@ -89,6 +90,7 @@ def scoring_for(topic: Topic, shadows: Sequence[tuple[int, float]] = ()) -> Scor
         else (),
         adjacent=rule.adjacent.weight if rule.adjacent else 0.0,
         adjacent_each=tuple(scored.index(g) for g in rule.adjacent.each) if rule.adjacent else (),
+        adjacent_sides=tuple(scored.index(g) for g in rule.adjacent.sides) if rule.adjacent else (),
     )
 
 
@@ -145,8 +147,9 @@ def _adjacent(
     scoring: Scoring, windows: dict[int, Window], numbers: list[int]
 ) -> tuple[int, list[float], set[int]] | None:
     """The strongest two neighbouring sentences that hold every required group between them,
-    share one, and each hold the `adjacent.each` groups: (first sentence, merged best, crowd)."""
-    required, each = scoring.required, scoring.adjacent_each
+    share one (or one names all `adjacent.sides`), and each hold the `adjacent.each` groups:
+    (first sentence, merged best, crowd)."""
+    required, each, sides = scoring.required, scoring.adjacent_each, scoring.adjacent_sides
     found: tuple[int, list[float], set[int]] | None = None
     strongest = 0.0
     for first, second in pairwise(numbers):
@@ -155,9 +158,13 @@ def _adjacent(
         (a, a_crowd), (b, b_crowd) = windows[first], windows[second]
         if not all(a[slot] and b[slot] for slot in each):
             continue
-        # one continues the other: a required group in both ("Starmer in Poland. Starmer
-        # spoke of defence"), not two unrelated sentences that happen to meet
-        if not any(a[slot] and b[slot] for slot in range(required)):
+        # one continues the other: a required group in both ("Starmer arrived in Poland. He
+        # said Britain would spend more on defence"), or one names both sides and the other
+        # says what they agreed ("Britain and Poland signed a treaty. It covers missiles"),
+        # not two unrelated sentences that happen to meet
+        if not any(a[slot] and b[slot] for slot in range(required)) and not (
+            sides and (all(a[slot] for slot in sides) or all(b[slot] for slot in sides))
+        ):
             continue
         merged = list(map(max, a, b))
         if 0.0 in merged[:required]:
