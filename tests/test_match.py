@@ -173,6 +173,18 @@ def test_generated_capital_and_caps_variants(compiled: CompiledTopic) -> None:
     assert ("Poland", "POLAND") in names(compiled, "BRITAIN AND POLAND SIGN PACT")
 
 
+def test_headline_title_case_variants(compiled: CompiledTopic) -> None:
+    assert names(compiled, "Fighter Jets Land in Poland") == [
+        ("air power", "Fighter Jets"),
+        ("Poland", "Poland"),
+    ]
+    # Title Case hides the word "Security" in a civil sense as it does in running text
+    assert names(compiled, "Talks on Energy Security and the Security of Supply") == [
+        ("civil security", "Energy Security"),
+        ("civil security", "Security of Supply"),
+    ]
+
+
 def test_word_boundaries_and_dotted_acronyms(compiled: CompiledTopic) -> None:
     assert names(compiled, "UKRAINE, PolandX, xNATO") == [("Ukraine", "UKRAINE")]
     assert names(compiled, "The U.K. and Poland") == [

@@ -318,6 +318,7 @@ def test_parties_and_defence_vocabulary_outside_english(
         ("UK and Poland join Defender Europe", "Britain and Poland will both take part in Defender Europe this spring."),
         ("Britische Truppenverlegung nach Polen", "Großbritannien plant eine Truppenverlegung nach Polen."),
         ("Whitehall backs Polish air defence", "Whitehall will finance Polish air defence."),
+        ("Soldats d'outre-Manche en Pologne", "Les soldats d'outre-Manche resteront en Pologne cet hiver."),
     ],
 )  # fmt: skip
 def test_inflections_offices_systems_and_exercises_by_language(

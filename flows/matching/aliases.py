@@ -19,11 +19,27 @@ _NEVER = " \x00"  # text never holds NUL: normalise removes it
 Hit = tuple[int, int, int]  # (start, stop, entity) in the text scanned
 
 
+# Words an English headline in Title Case leaves lowercase; elsewhere they are joiners anyway.
+_TITLE_LOWER = frozenset(
+    ["a", "an", "and", "as", "at", "by", "for", "in", "of", "on", "or", "the", "to", "vs"]
+)
+
+
 def _variants(alias: str) -> list[str]:
-    """The alias, its sentence-start capital and, when long, its headline ALL-CAPS form."""
+    """The alias, its sentence-start capital, its headline Title Case ("Armed Forces") and,
+    when long, its headline ALL-CAPS form."""
     out = [alias]
     if alias[0].islower():
         out.append(alias[0].upper() + alias[1:])
+        words = alias.split(" ")
+        if len(words) > 1:
+            titled = " ".join(
+                w if w in _TITLE_LOWER or not w[0].islower() else w[0].upper() + w[1:]
+                for w in words
+            )
+            titled = titled[0].upper() + titled[1:]
+            if titled not in out:
+                out.append(titled)
     if len(alias.rstrip("*")) >= ALL_CAPS_MIN and alias.upper() != alias:
         out.append(alias.upper())
     return out
