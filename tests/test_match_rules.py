@@ -188,6 +188,20 @@ def test_the_two_countries_refers_back_to_the_pair(compiled: CompiledTopic) -> N
     assert result.evidence.rules["carry"][0].startswith("The two countries will build")
 
 
+def test_the_two_countries_in_the_first_sentence_refers_back_to_the_title(
+    compiled: CompiledTopic,
+) -> None:
+    text = (
+        "The two countries' defence ministers met on Monday. They agreed to build missiles "
+        "together."
+    )
+    result = run(compiled, "Britain and Poland strengthen ties", text)
+    assert result.matched, result.evidence
+    assert result.evidence.rules["carry"] == (
+        "The two countries' defence ministers met on Monday.",
+    )
+
+
 def test_a_back_reference_to_another_pair_carries_nothing(compiled: CompiledTopic) -> None:
     text = (
         "Britain and Germany signed a memorandum on Tuesday. The two countries will build air "
@@ -319,6 +333,8 @@ def test_parties_and_defence_vocabulary_outside_english(
         ("Britische Truppenverlegung nach Polen", "Großbritannien plant eine Truppenverlegung nach Polen."),
         ("Whitehall backs Polish air defence", "Whitehall will finance Polish air defence."),
         ("Soldats d'outre-Manche en Pologne", "Les soldats d'outre-Manche resteront en Pologne cet hiver."),
+        ("Żołnierze z Wysp zostają w Polsce", "Żołnierze z Wysp zostaną na poligonie w Wędrzynie do wiosny."),
+        ("Brytyjski projekt fregat dla Gdyni", "Stocznia w Gdyni zbuduje fregaty według brytyjskiego projektu."),
     ],
 )  # fmt: skip
 def test_inflections_offices_systems_and_exercises_by_language(

@@ -217,20 +217,26 @@ def _context(
 
 
 def _carry(
-    scoring: Scoring, windows: dict[int, Window], numbers: Sequence[int], entities: Sequence[int]
+    scoring: Scoring,
+    heading: list[float],
+    windows: dict[int, Window],
+    numbers: Sequence[int],
+    entities: Sequence[int],
 ) -> set[int]:
-    """Give a sentence holding a back-reference the carried groups of the sentence before it."""
+    """Give a sentence holding a back-reference the carried groups of the sentence before it
+    (the title, before the first sentence: "Warsaw and London… The two countries' ministers")."""
     carrier, carried, share = scoring.carrier, scoring.carried, scoring.carry_weight
     taken: set[int] = set()
     for number in sorted({n for n, e in zip(numbers, entities, strict=True) if carrier[e]})[::-1]:
-        before = windows.get(number - 1)
-        if before is None or not all(before[0][slot] for slot in carried):
+        window = windows.get(number - 1)
+        before = heading if number == 1 else window[0] if window else None
+        if before is None or not all(before[slot] for slot in carried):
             continue
         best = windows[number][0]
         # from the highest number down: the sentence before is unchanged; the pair is one
         # reference, so the share applies once to its strength, not to each side
         for index, slot in enumerate(carried):
-            best[slot] = max(best[slot], before[0][slot] * (share if index == 0 else 1.0))
+            best[slot] = max(best[slot], before[slot] * (share if index == 0 else 1.0))
         taken.add(number)
     return taken
 
@@ -272,7 +278,7 @@ def weigh(
         if notes:
             fired["background"] = notes
             background = {g for slot, g, _, _ in scoring.background if slot in context}
-    taken = _carry(scoring, windows, numbers, entities) if scoring.carried else set()
+    taken = _carry(scoring, heading, windows, numbers, entities) if scoring.carried else set()
     if 0.0 not in heading[:required]:
         value = scoring.title * _strength(scoring, heading, heading_crowd, context)
         counted.append((value, "title", "title", title))
