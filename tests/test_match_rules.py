@@ -344,6 +344,18 @@ def test_inflections_offices_systems_and_exercises_by_language(
     assert result.matched, result.evidence
 
 
+def test_polish_case_forms_of_defence_words(compiled: CompiledTopic) -> None:
+    text = (
+        "żołnierzem, brygadą, okrętem, fregatą, myśliwcem, pociskiem, sojuszem, armiami, Polakiem"
+    )
+    found = [
+        compiled.topic.entities[e] for _, _, e in scan(compiled.automaton, f"\x00{text}\x00")[0]
+    ]
+    assert [e.groups for e in found] == [("defence",)] * 8 + [("poland",)]
+    # a hunter (myśliwy) is no fighter jet (myśliwiec), and Armin no army
+    assert scan(compiled.automaton, "\x00myśliwy Armin\x00")[0] == []
+
+
 def test_a_hunt_is_no_fighter_jet(compiled: CompiledTopic) -> None:
     title = "La caccia ai lavoratori polacchi nel Regno Unito"
     result = run(compiled, title, "Nel Regno Unito la caccia ai lavoratori polacchi continua.")
