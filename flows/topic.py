@@ -74,8 +74,8 @@ class Crowd(_Strict):
     list_at: Annotated[int, Field(ge=3)] | None = None
     parties: tuple[GroupName, ...] = ()  # the groups naming the pair itself
     # A title naming one party, every other required group and another state, but not the
-    # other party ("UK to buy German artillery"), is that partnership's story: it completes
-    # no lead sentence that names the missing party.
+    # other party ("UK to buy German artillery"), is that partnership's story when the text
+    # names that state more often than the missing party: it completes no lead sentence.
     title_partner: bool = False
 
 

@@ -274,8 +274,20 @@ def test_a_headline_with_another_partner_completes_no_lead_sentence(
 ) -> None:
     result = run(compiled, "UK to buy German howitzers", PURCHASE)
     assert not result.matched, result.evidence
-    assert result.evidence.rules["partner"] == ("UK to buy German howitzers",)
+    (note,) = result.evidence.rules["partner"]
+    assert note == "UK to buy German howitzers (the other state 3x, the missing side 1x)"
     assert run(compiled, "UK to buy new howitzers", PURCHASE).matched
+
+
+def test_a_third_state_named_as_a_place_is_no_partner(compiled: CompiledTopic) -> None:
+    text = (
+        "British air defence launchers will protect Polish airports near the border with "
+        "Ukraine, the Ministry of Defence said. Poland's government welcomed the decision. Polish "
+        "crews will train with the British."
+    )
+    result = run(compiled, "British launchers to guard the border with Ukraine", text)
+    assert result.matched, result.evidence
+    assert "partner" not in result.evidence.rules
 
 
 def test_a_headline_naming_both_sides_and_a_third_state_is_no_other_partnership(

@@ -132,10 +132,25 @@ def _span(text: str, starts: list[int], index: int, stop: int) -> str:
     return text[starts[index] : starts[index + 1] if index + 1 < len(starts) else stop]
 
 
-def _partnered(scoring: Scoring, heading: list[float]) -> bool:
-    """A title (naming another state) that holds every required group but one party."""
+def _partnered(
+    scoring: Scoring,
+    heading: list[float],
+    others: set[int],
+    title_entities: Sequence[int],
+    entities: Sequence[int],
+) -> str:
+    """Why a title naming another state tells that partnership's story, or "": it holds every
+    required group but one party, and the text names the title's other states more often
+    than that party (a war named as the place, "the border with Ukraine", is no
+    partner)."""
     missing = [slot for slot in range(scoring.required) if not heading[slot]]
-    return len(missing) == 1 and missing[0] in scoring.partner
+    if len(missing) != 1 or missing[0] not in scoring.partner:
+        return ""
+    slot, slots = missing[0], scoring.slots
+    # title hits count twice, as for the contrast penalties
+    other = 2 * sum(e in others for e in title_entities) + sum(e in others for e in entities)
+    side = sum(1 for e in entities for s, _ in slots[e] if s == slot)
+    return f"the other state {other}x, the missing side {side}x" if other > side else ""
 
 
 def _end(starts: Sequence[int], number: int, stop: int) -> int:
@@ -283,9 +298,11 @@ def weigh(
         value = scoring.title * _strength(scoring, heading, heading_crowd, context)
         counted.append((value, "title", "title", title))
     partial = any(heading[:required])  # a lead sentence may complete what the title lacks
-    if partial and heading_crowd and scoring.partner and _partnered(scoring, heading):
-        partial = False
-        note(fired, "partner", title)
+    if partial and heading_crowd and scoring.partner:
+        partner = _partnered(scoring, heading, heading_crowd, title_entities, entities)
+        if partner:
+            partial = False
+            note(fired, "partner", f"{title} ({partner})")
     full: set[int] = set()  # paragraphs holding a sentence that counted
     paragraphs: dict[int, Window] = {}  # merged from their sentences; every line starts one
     members: dict[int, list[int]] = {}  # paragraph -> its sentences with hits, in order
