@@ -346,6 +346,10 @@ def test_parties_and_defence_vocabulary_outside_english(
         ("Whitehall backs Polish air defence", "Whitehall will finance Polish air defence."),
         ("Soldats d'outre-Manche en Pologne", "Les soldats d'outre-Manche resteront en Pologne cet hiver."),
         ("Żołnierze z Wysp zostają w Polsce", "Żołnierze z Wysp zostaną na poligonie w Wędrzynie do wiosny."),
+        ("Polish troops train on Salisbury Plain", "Soldiers from Poland trained on Salisbury Plain this week."),
+        ("Brytyjscy żołnierze w Białymstoku", "Żołnierze brytyjscy przyjechali do Białegostoku na ćwiczenia."),
+        ("King Charles visits Polish troops", "King Charles met Polish soldiers training in Wiltshire."),
+        ("Szydło: more British soldiers", "Beata Szydło welcomed more British soldiers to the eastern flank."),
         ("Brytyjski projekt fregat dla Gdyni", "Stocznia w Gdyni zbuduje fregaty według brytyjskiego projektu."),
     ],
 )  # fmt: skip
