@@ -415,7 +415,26 @@ def test_explain_prints_which_rule_fired(compiled: CompiledTopic) -> None:
     assert "energy, defence and tourism" in shown.split("rule passing fired: ")[1].split("\n")[0]
 
 
-def test_a_venue_must_be_an_entity_of_the_topic() -> None:
+def test_explain_prints_the_neighbouring_sentences_and_the_other_partner(
+    compiled: CompiledTopic,
+) -> None:
+    shown = []
+    for title, text in (
+        ("Starmer and Tusk meet in Warsaw", f"{VISIT} {PLEDGE}"),
+        ("UK to buy German howitzers", PURCHASE),
+    ):
+        result = run(compiled, title, text)
+        row: dict[str, Any] = {
+            "title": title, "url": "https://example.org/a", "source": "s", "published_at": None,
+            "language": "en", "extraction": "feed", "story_id": 1, "topic": result.topic,
+            "matched": result.matched, "score": result.score, "evidence": result.evidence,
+            "profile_version": result.profile_version,
+        }  # fmt: skip
+        shown.append(describe([row]))
+    assert "rule adjacent fired: The British prime minister arrived in Poland" in shown[0]
+    assert "(lead, sentences, +" in shown[0]
+    assert "rule partner fired: UK to buy German howitzers (the other state 3x" in shown[1]
+
     profile = ROOT / "topics" / "uk-poland-defence.yaml"
     data = yaml.safe_load(profile.read_text(encoding="utf-8"))
     data["rule"]["venue"]["places"] = ["Atlantis"]
