@@ -214,6 +214,20 @@ def test_abbreviation_does_not_end_the_sentence(compiled: CompiledTopic) -> None
     assert window.text.startswith("The U.K. Defence Secretary")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Brig. Gen. Smith of the British Army flew to Poland for talks.",
+        "Gen. bryg. Kowalski z Wojska Polskiego rozmawiał z brytyjskim attaché.",
+        "Le gén. Dupont a reçu des militaires britanniques en Pologne.",
+    ],
+)
+def test_ranks_do_not_end_the_sentence(compiled: CompiledTopic, text: str) -> None:
+    result = match_text(compiled, title="", text=text)
+    (window,) = result.evidence.windows
+    assert window.unit == "sentence" and window.text == text
+
+
 def test_title_counts_more_than_lead_and_lead_more_than_body(compiled: CompiledTopic) -> None:
     claim = "British troops will stay in Poland to deter Russia."
     filler = "Finance ministers discussed the budget for next year in great detail. " * 40

@@ -10,7 +10,10 @@ _BREAK = re.compile(r"[\n.!?…](?:(?<=\n)\s*|[.!?…]*[\"'”’»)\]]*[ \t]+(?
 # Tokens that end with a full stop without ending a sentence (titles, ranks, shorthand).
 _ABBREVIATION_TEXT = (
     "Mr Mrs Ms Dr St Gen Col Lt Maj Capt Adm Sgt Prof Sen Rep Gov No Nr Mme Hr gen płk ppłk mjr "
-    "kpt adm dr prof inż ks św tzw np ok tys mln mld ul ca bzw wg Wlk"
+    "kpt adm dr prof inż ks św tzw np ok tys mln mld ul ca bzw wg Wlk "
+    # ranks and titles: "Brig. Gen.", "gen. bryg.", "kmdr", "gén.", "col." (not "on.", a word)
+    "Brig Cdr Cmdr Cpl Pte Hon Rt Lieut Gens bryg dyw por ppor kmdr kadm wadm szer gén col cdt "
+    "sig Abg"
 )
 _ABBREVIATIONS = frozenset(_ABBREVIATION_TEXT.split())
 
