@@ -13,6 +13,7 @@ import typer
 
 from flows import failures
 from flows.config import ConfigError, Paths, Settings, load_settings, resolve_paths
+from flows.runtime import quick_start
 from warehouse.errors import NewswatchError, PrefectApiError
 
 if TYPE_CHECKING:
@@ -112,6 +113,7 @@ def _api_gone(api: PrefectApi) -> Iterator[None]:
 def _ready(api: PrefectApi) -> None:
     api.ready()  # ServerError: exit 1 with its first line
     failures.quiet_prefect_tracebacks()
+    quick_start.settled()
 
 
 @app.command()
@@ -293,7 +295,12 @@ def _print_ingest(result: dict[str, Any]) -> None:
 
 
 def main() -> None:  # pragma: no cover
-    app()
+    """The `newswatch` command (console script and `python -m flows.cli`)."""
+    quick_start.starting()  # settled once a flow's imports are done (_ready)
+    try:
+        app()
+    except SystemExit as done:  # typer ends every command so; anything else unwinds as usual
+        quick_start.leave(done.code)
 
 
 # The analysts' commands register themselves on `app`: measuring and correcting the matcher

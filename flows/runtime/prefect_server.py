@@ -27,9 +27,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from flows.runtime import quick_start
 from warehouse.errors import PrefectApiError
 
 STOP_SECONDS = 15.0  # allowed for a graceful stop before harder signals
+SHORT_LIVED = "--short-lived"
 _PORT_TAKEN = ("address already in use", "errno 98")
 
 
@@ -118,15 +120,27 @@ class ServerChild:
 
 
 def spawn(
-    module: str, argv: list[str], *, port: int, env: dict[str, str], log: Path, name: str
+    module: str,
+    argv: list[str],
+    *,
+    port: int,
+    env: dict[str, str],
+    log: Path,
+    name: str,
+    short_lived: bool = False,
 ) -> ServerChild:
-    """Start `python -m <module> <argv>` (a server on 127.0.0.1:port) under our orphan watch."""
+    """Start `python -m <module> <argv>` (a server on 127.0.0.1:port) under our orphan watch.
+
+    short_lived: it serves one command, so it keeps the start-up garbage collection settings
+    (flows/runtime/quick_start.py) for its whole life.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
+    flags = [SHORT_LIVED] if short_lived else []
     with log.open("ab") as out:
         # Own session: a Ctrl-C at the terminal reaches only us, and we stop the server.
         # Its stdin is a pipe from us: it stops itself when we die without cleaning up.
         process = subprocess.Popen(
-            [sys.executable, "-m", "flows.runtime.prefect_server", module, *argv],
+            [sys.executable, "-m", "flows.runtime.prefect_server", *flags, module, *argv],
             stdin=subprocess.PIPE,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -160,6 +174,7 @@ def temporary(home: Path, env: dict[str, str]) -> ServerChild:
         env=env,
         log=home / "temporary-server.log",
         name="the temporary Prefect server",
+        short_lived=True,
     )
 
 
@@ -207,8 +222,12 @@ def _child_main() -> None:
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=orphaned, name="orphan-watch", daemon=True).start()
-    module = sys.argv[1]
-    sys.argv = [module, *sys.argv[2:]]
+    args = sys.argv[1:]
+    if args[0] == SHORT_LIVED:
+        quick_start.starting()
+        args = args[1:]
+    module = args[0]
+    sys.argv = [module, *args[1:]]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
