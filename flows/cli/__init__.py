@@ -71,10 +71,9 @@ def run_ingest(
     with contextlib.ExitStack() as stack:
         if api is None:  # fanned out, the workers need a server the user runs
             api = stack.enter_context(PrefectApi(paths.data_dir, temporary=not fan_out))
-        from flows.collect.workers import forkserver
-
-        if not fan_out:  # fanned out, the pages are extracted on the workers
-            forkserver()  # the extraction workers' parent loads trafilatura while Prefect starts
+        # The extraction forkserver starts with the first page (flows/collect/workers.py),
+        # not here: a run with nothing new never needs it, and on two cores its loading
+        # trafilatura (~0.75 CPU-s) slowed the Prefect server every run waits for.
         from flows.ingest import ingest as ingest_flow
 
         _ready(api)
