@@ -34,3 +34,28 @@ def test_an_oversized_temporary_database_is_pruned_and_a_small_one_kept(tmp_path
     assert prefect_api.prune_ephemeral_database(home, limit=500)
     assert not db.exists() and not (home / "prefect.db-wal").exists()
     assert not prefect_api.prune_ephemeral_database(home, limit=500)  # nothing left to prune
+
+
+def test_the_database_is_current_only_when_this_prefect_made_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib.metadata import version
+
+    monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL", raising=False)
+    home = tmp_path / "prefect"
+    home.mkdir()
+    marker = home / ".database-made"
+    assert not prefect_api._database_current(home)  # nothing made yet
+    (home / "prefect.db").write_bytes(b"x" * 1000)
+    marker.write_text("")  # made by a newswatch that did not record the version
+    assert not prefect_api._database_current(home)
+    marker.write_text("3.0.0")  # made by another Prefect: its migrations must run
+    assert not prefect_api._database_current(home)
+    marker.write_text(version("prefect"))
+    assert prefect_api._database_current(home)
+    monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "sqlite+aiosqlite:///elsewhere.db")
+    assert not prefect_api._database_current(home)  # the user's database: never assumed
+    monkeypatch.delenv("PREFECT_API_DATABASE_CONNECTION_URL")
+    assert prefect_api.prune_ephemeral_database(home, limit=500)
+    assert not marker.exists()  # the next server makes the database again, and migrates it
+    assert not prefect_api._database_current(home)

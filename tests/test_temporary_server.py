@@ -300,3 +300,66 @@ def test_a_cron_run_beside_a_running_serve_uses_its_server(
             serve.wait(timeout=60)
         assert not advert.exists()  # a stopped serve names no server
         assert prefect_server.serve_api(prefect_home) is None
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = (Path("/proc") / str(pid) / "environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def test_a_data_directory_used_before_skips_the_migration_check_and_keeps_the_history(
+    tmp_path: Path,
+) -> None:
+    from importlib.metadata import version
+
+    home = tmp_path / "home"
+    with Room() as room:
+        sources = _publish(room, tmp_path, "Again", 2, first=50)
+        first = _cron_ingest(sources, tmp_path, home, "first.log")
+        assert first.wait(timeout=240) == 0, first.output()
+        # The first server migrated the new database and says by which Prefect.
+        assert (home / ".database-made").read_text() == version("prefect")
+        assert _wait_gone(home) == []  # the next server found is the second run's
+        sources = _publish(room, tmp_path, "Again", 3, first=50)  # one story more
+        second = _cron_ingest(sources, tmp_path, home, "second.log")
+        deadline = time.monotonic() + 120
+        while not (servers := temporary_servers(home)) and time.monotonic() < deadline:
+            assert second.proc.poll() is None, second.output()
+            time.sleep(0.05)
+        assert servers, second.output()
+        env = _environ(servers[0])
+        assert second.wait(timeout=240) == 0, second.output()
+    assert "1 new articles" in second.output() or "1 new article" in second.output()
+    assert env.get("PREFECT_SERVER_DATABASE_MIGRATE_ON_START") == "false", env
+    assert env.get("PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED") == "false", env
+    assert _wait_gone(home) == []
+    # Both runs are in Prefect's history, their feed task runs included: the services that
+    # record them still run on the lean server.
+    with contextlib.closing(sqlite3.connect(home / "prefect.db")) as con:
+        flow_runs = con.execute("select state_name from flow_run").fetchall()
+        task_runs = con.execute(
+            "select state_name from task_run where name like 'feed %'"
+        ).fetchall()
+    assert flow_runs == [("Completed",), ("Completed",)], flow_runs
+    assert task_runs == [("Completed",), ("Completed",)], task_runs
+
+
+def test_a_configuration_error_on_a_used_data_directory_is_one_line_and_leaves_no_server(
+    tmp_path: Path,
+) -> None:
+    from importlib.metadata import version
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "prefect.db").write_bytes(b"made before")  # a used data directory: the server
+    (home / ".database-made").write_text(version("prefect"))  # starts at launch
+    (tmp_path / "sources.yaml").write_text("feeds: [{name: No URL}]\n")
+    child = _cron_ingest(tmp_path / "sources.yaml", tmp_path, home, "run.log")
+    rc = child.wait(timeout=120)
+    out = child.output()
+    assert rc == 2, out
+    assert [line for line in out.splitlines() if line.startswith("newswatch: ")], out
+    assert "Traceback" not in out, out
+    assert (home / "temporary-server.log").exists()  # it had started, while the check ran
+    assert not (tmp_path / DB).exists()  # nothing written to the warehouse
+    assert _wait_gone(home) == []

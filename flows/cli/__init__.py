@@ -13,6 +13,7 @@ import typer
 
 from flows import failures
 from flows.config import ConfigError, Paths, Settings, load_settings, resolve_paths
+from flows.runtime import quick_start
 from warehouse.errors import NewswatchError, PrefectApiError
 
 if TYPE_CHECKING:
@@ -63,17 +64,17 @@ def run_ingest(
     paths: Paths, *, fan_out: int = 0, api: PrefectApi | None = None, retry_failed: bool = False
 ) -> dict[str, Any]:
     """Validate, then run the ingest flow; config and warehouse problems exit with their codes."""
-    checked_settings(paths)  # fail before anything is written
-    failures.check_writable(paths)
     from flows.runtime.prefect_api import PrefectApi
 
     with contextlib.ExitStack() as stack:
         if api is None:  # fanned out, the workers need a server the user runs
             api = stack.enter_context(PrefectApi(paths.data_dir, temporary=not fan_out))
-        from flows.collect.workers import forkserver
-
-        if not fan_out:  # fanned out, the pages are extracted on the workers
-            forkserver()  # the extraction workers' parent loads trafilatura while Prefect starts
+        checked_settings(paths)  # fail before anything is written
+        failures.check_writable(paths)
+        api.start()  # in a new data directory only now (flows/runtime/prefect_api.py)
+        # The extraction forkserver starts with the first page (flows/collect/workers.py),
+        # not here: a run with nothing new never needs it, and on two cores its loading
+        # trafilatura (~0.75 CPU-s) slowed the Prefect server every run waits for.
         from flows.ingest import ingest as ingest_flow
 
         _ready(api)
@@ -112,6 +113,7 @@ def _api_gone(api: PrefectApi) -> Iterator[None]:
 def _ready(api: PrefectApi) -> None:
     api.ready()  # ServerError: exit 1 with its first line
     failures.quiet_prefect_tracebacks()
+    quick_start.settled()
 
 
 @app.command()
@@ -163,6 +165,7 @@ def run_digest(paths: Paths, *, api: PrefectApi | None = None, **options: Any) -
     with contextlib.ExitStack() as stack:
         if api is None:
             api = stack.enter_context(prefect_api.PrefectApi(paths.data_dir))
+        api.start()  # before Prefect is imported: it reads the settings start() makes
         from flows.digest import digest as digest_flow
 
         _ready(api)
@@ -201,11 +204,12 @@ def run(
 ) -> None:
     """The main job: one ingest, the report of the seven days ending now; sends complete weeks."""
     paths = resolve_paths(sources=sources, db=db, topics=topics, reports=reports)
-    checked_settings(paths)  # fail before anything is written or started
-    failures.check_writable(paths, reports=True)
     from flows.runtime.prefect_api import PrefectApi
 
     with PrefectApi(paths.data_dir) as api:  # one Prefect API for both flows
+        checked_settings(paths)  # fail before anything is written
+        failures.check_writable(paths, reports=True)
+        api.start()  # in a new data directory only now (flows/runtime/prefect_api.py)
         result = run_ingest(paths, api=api)
         _print_ingest(result)
         if result["status"] == "degraded":
@@ -293,7 +297,12 @@ def _print_ingest(result: dict[str, Any]) -> None:
 
 
 def main() -> None:  # pragma: no cover
-    app()
+    """The `newswatch` command (console script and `python -m flows.cli`)."""
+    quick_start.starting()  # settled once a flow's imports are done (_ready)
+    try:
+        app()
+    except SystemExit as done:  # typer ends every command so; anything else unwinds as usual
+        quick_start.leave(done.code)
 
 
 # The analysts' commands register themselves on `app`: measuring and correcting the matcher

@@ -45,6 +45,7 @@ def prune_ephemeral_database(home: Path, limit: int) -> bool:
         return False
     for path in (database, home / "prefect.db-wal", home / "prefect.db-shm"):
         path.unlink(missing_ok=True)
+    _first_start_marker(home).unlink(missing_ok=True)  # the next server makes it afresh
     return True
 
 
@@ -52,10 +53,14 @@ class PrefectApi:
     """The Prefect API a command's flows talk to, chosen once per command.
 
     Without `PREFECT_API_URL` in the environment, our own temporary server (the app Prefect's
-    ephemeral mode runs) starts on entry, before Prefect is imported, and boots while the
-    command imports Prefect and loads its workers: ~3 s of a cron run's start-up that Prefect
-    itself would spend waiting after the import. `ready()`, once Prefect is imported, keeps a
-    server named by a profile instead, or waits for ours and points this process at it.
+    ephemeral mode runs) starts before Prefect is imported, and boots while the command
+    imports Prefect: ~3 s of a cron run's start-up that Prefect itself would spend waiting
+    after the import. `ready()`, once Prefect is imported, keeps a server named by a profile
+    instead, or waits for ours and points this process at it.
+
+    It starts on entry when the data directory has been used before (its Prefect home holds
+    a database), so that it boots while the command checks its configuration; otherwise at
+    `start()`, which the command calls once it knows it may write there.
     """
 
     def __init__(self, data_dir: Path, *, temporary: bool = True) -> None:
@@ -64,9 +69,20 @@ class PrefectApi:
         self._child: ServerChild | None = None
         self._stack = contextlib.ExitStack()
         self._ready = False
+        self._started = False
         self._first_start: FileLock | None = None
 
     def __enter__(self) -> PrefectApi:
+        home = os.environ.get("PREFECT_HOME") or self.data_dir / "prefect"
+        if _first_start_marker(Path(home)).exists():  # a data directory used before
+            with contextlib.suppress(OSError):  # unwritable now: the command's checks say so
+                self.start()
+        return self
+
+    def start(self) -> None:
+        """Choose the API: serve's on this clone, a named one, or our temporary server."""
+        if self._started:
+            return
         configure(self.data_dir)
         if not _named_api() and (url := prefect_server.serve_api(_home())):
             # `newswatch serve` runs on this clone: its server, not a temporary one
@@ -75,7 +91,7 @@ class PrefectApi:
         elif self.temporary and not _named_api():
             self._first_start = _first_start(_home())
             self._child = self._start()
-        return self
+        self._started = True
 
     def __exit__(self, *exc: object) -> None:
         self._first_start_done(healthy=False)
@@ -88,12 +104,14 @@ class PrefectApi:
             self._child = None
 
     def _start(self) -> ServerChild:
-        return prefect_server.temporary(_home(), dict(os.environ))
+        migrate = not _database_current(_home())
+        return prefect_server.temporary(_home(), dict(os.environ), migrate=migrate)
 
     def ready(self) -> None:
         """Point this process at the API; ServerError if our temporary server does not start."""
         if self._ready:
             return
+        self.start()
         from prefect.settings import (
             PREFECT_API_URL,
             PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
@@ -119,6 +137,8 @@ class PrefectApi:
             else:
                 raise prefect_server.ServerError("no free port for the temporary Prefect server")
             self._first_start_done(healthy=True)
+            if not _database_current(_home()):  # migrated by this Prefect: the next skips it
+                _first_start_marker(_home()).write_text(_prefect_version(), encoding="utf-8")
             # Settings were read when Prefect was imported; this process uses the server now.
             self._stack.enter_context(temporary_settings({PREFECT_API_URL: child.url}))
         self._ready = True
@@ -127,7 +147,7 @@ class PrefectApi:
         if self._first_start is None:
             return
         if healthy:  # its database is made: later servers only open it
-            _first_start_marker(Path(os.environ["PREFECT_HOME"])).touch()
+            _first_start_marker(_home()).write_text(_prefect_version(), encoding="utf-8")
         self._first_start.release()
         self._first_start = None
 
@@ -154,7 +174,25 @@ def _home() -> Path:
 
 
 def _first_start_marker(home: Path) -> Path:
+    """Made once the home's database exists; it holds the Prefect version that migrated it."""
     return home / ".database-made"
+
+
+def _database_current(home: Path) -> bool:
+    """Whether the temporary server's database exists, migrated by the installed Prefect."""
+    if os.environ.get("PREFECT_API_DATABASE_CONNECTION_URL"):
+        return False  # a database of the user's choosing: Prefect checks it as usual
+    try:
+        made_by = _first_start_marker(home).read_text(encoding="utf-8").strip()
+        return made_by == _prefect_version() and (home / "prefect.db").stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _prefect_version() -> str:
+    from importlib.metadata import version
+
+    return version("prefect")  # from the package's metadata: no import of Prefect
 
 
 def _first_start(home: Path) -> FileLock | None:
