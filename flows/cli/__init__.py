@@ -73,7 +73,7 @@ def run_ingest(
         from flows.collect.workers import forkserver
 
         if not fan_out:  # fanned out, the pages are extracted on the workers
-            forkserver()  # the extraction workers' parent loads trafilatura while Prefect starts
+            forkserver()  # the extraction workers' parent starts while Prefect does
         from flows.ingest import ingest as ingest_flow
 
         _ready(api)
