@@ -445,3 +445,15 @@ def test_the_runs_main_process_loads_neither_trafilatura_nor_the_language_model(
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_workers_sign_what_they_extract_as_the_main_process_would() -> None:
+    """The worker's MinHash of an extracted text is the one the main process would compute."""
+    from flows.collect import stories
+
+    en = page("en_news_article.html")
+    with ExtractionPool(ExtractSettings(workers=1)) as pool:
+        got = pool.extract_many([("en", en, FEED_URL), ("empty", b"", None)])
+    assert got["en"].signed and got["en"].minhash == stories.minhash(got["en"].text)
+    assert got["en"].minhash is not None and len(got["en"].minhash[1]) == stories.NUM_PERM
+    assert not got["empty"].signed and got["empty"].minhash is None
