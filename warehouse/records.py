@@ -73,6 +73,10 @@ class Extracted:
     language: str | None = None
     canonical_url: str | None = None  # <link rel=canonical>, as found in the page
     error: str | None = None
+    # the text's shingle count and MinHash values (flows.collect.stories.minhash), computed
+    # in the extraction worker so that the run's main process need not; None: too short
+    minhash: tuple[int, tuple[int, ...]] | None = None
+    signed: bool = False  # whether `minhash` was computed
 
 
 @dataclass(frozen=True, slots=True)

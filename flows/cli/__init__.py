@@ -72,9 +72,9 @@ def run_ingest(
         checked_settings(paths)  # fail before anything is written
         failures.check_writable(paths)
         api.start()  # in a new data directory only now (flows/runtime/prefect_api.py)
-        # The extraction forkserver starts with the first page (flows/collect/workers.py),
-        # not here: a run with nothing new never needs it, and on two cores its loading
-        # trafilatura (~0.75 CPU-s) slowed the Prefect server every run waits for.
+        # The extraction forkserver and its workers start with the first page
+        # (flows/collect/workers.py), not here: a run with nothing new never needs them, and
+        # on two cores their loading trafilatura slowed the Prefect server every run waits for.
         from flows.ingest import ingest as ingest_flow
 
         _ready(api)

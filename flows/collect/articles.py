@@ -6,7 +6,6 @@ import hashlib
 import re
 from datetime import UTC, datetime
 
-from flows.collect.extraction import detect_language
 from flows.web.urls import canonical_url, same_article, same_site
 from warehouse.records import Article, Entry, Extracted, FetchResult
 
@@ -77,7 +76,7 @@ def build_article(
         author=entry.author or (extracted.author if extracted is not None else None),
         published_at=entry.published_at or _page_date(extracted, now),
         first_seen_at=now,
-        language=language or detect_language(f"{title}. {text}"),
+        language=language or _detect_language(f"{title}. {text}"),
         site_name=extracted.site_name if extracted is not None else None,
         summary=entry.summary,
         text=text,
@@ -86,6 +85,14 @@ def build_article(
         content_hash=hashlib.sha256(_one_space(f"{title}\n{text}").encode()).hexdigest(),
         extract_error=error,
     )
+
+
+def _detect_language(text: str) -> str | None:
+    """The language of an article the workers gave none for (no page, a failed or very short
+    extraction): rare, so the run's main process loads trafilatura's module only then."""
+    from flows.collect.extraction import detect_language
+
+    return detect_language(text)
 
 
 def _page_date(extracted: Extracted | None, now: datetime) -> datetime | None:

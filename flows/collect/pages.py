@@ -184,11 +184,19 @@ class Collection:
             article = build_article(entry, page, extracted, now=self.now)
             self.articles.append((entry.key, article))
             if article.key not in self.signatures:  # the first copy is kept
-                self.signatures[article.key] = stories.sign(
-                    article.key, story_id(article.key), article.text
-                )
+                self.signatures[article.key] = _signature(article, extracted)
             if page is not None:
                 self.fetches.append((entry, page))
+
+
+def _signature(article: Article, extracted: Extracted | None) -> Signature | None:
+    """The article's signature: its worker's MinHash of the extracted text, or signed here."""
+    if article.extraction == "trafilatura" and extracted is not None and extracted.signed:
+        if extracted.minhash is None:
+            return None
+        shingles, hashes = extracted.minhash
+        return Signature(article.key, story_id(article.key), shingles, hashes)
+    return stories.sign(article.key, story_id(article.key), article.text)
 
 
 # How a run collects the pages of its new entries into its Collection: here, or on workers.

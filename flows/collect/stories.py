@@ -26,6 +26,7 @@ CANDIDATE_JACCARD = 0.3  # LSH recall threshold; the overlap check decides
 # optimum). Two signatures are candidates when any band is equal in both.
 BANDS, ROWS = 37, 3
 _BAND = np.dtype((np.void, ROWS * 4))  # one band's three uint32 values as one hashable key
+_PERM_CHUNK = 16
 MIN_SHINGLES = 25  # shorter texts (title-only, short summaries) are their own story
 
 _U64 = np.uint64
@@ -84,12 +85,24 @@ def shingle_hashes(text: str) -> np.ndarray:
 
 def sign(key: str, story_id: str, text: str) -> Signature | None:
     """The article's signature, or None when it is too short to compare reliably."""
+    found = minhash(text)
+    return None if found is None else Signature(key, story_id, *found)
+
+
+def minhash(text: str) -> tuple[int, tuple[int, ...]] | None:
+    """The text's number of distinct shingles and its MinHash values (what a Signature holds
+    besides the keys), or None when it is too short to compare reliably."""
     found = shingle_hashes(text)
     if len(found) < MIN_SHINGLES:
         return None
+    least = np.empty(NUM_PERM, dtype=np.uint32)
+    # a band of permutations at a time: a live blog's 30k shingles would otherwise make a
+    # 15 MB array at once, which an extraction worker's heap keeps
     with np.errstate(over="ignore"):
-        permuted = _PERM_A[:, None] * found + _PERM_B[:, None]  # rows: contiguous minima
-    return Signature(key, story_id, len(found), tuple(permuted.min(axis=1).tolist()))
+        for i in range(0, NUM_PERM, _PERM_CHUNK):
+            a, b = _PERM_A[i : i + _PERM_CHUNK, None], _PERM_B[i : i + _PERM_CHUNK, None]
+            least[i : i + _PERM_CHUNK] = (a * found + b).min(axis=1)  # rows: contiguous minima
+    return len(found), tuple(least.tolist())
 
 
 def overlap(a: Signature, b: Signature) -> float:
