@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING
 
 from pebble import ProcessExpired, ProcessPool
 
-from flows.collect.extraction import MAX_ERROR_CHARS, ExtractFn, Page, extract_page, warm_up
+from flows.collect.extraction import (
+    MAX_ERROR_CHARS,
+    ExtractFn,
+    Metadata,
+    Page,
+    extract_page,
+    warm_up,
+)
 from flows.collect.lifeline import die_with_parent
 from warehouse.records import Extracted
 
@@ -179,12 +186,12 @@ class ExtractionPool:
 
 
 def _run(
-    function: ExtractFn, html: bytes, url: str | None, max_bytes: int, metadata: bool = True
+    function: ExtractFn, html: bytes, url: str | None, max_bytes: int, metadata: Metadata = True
 ) -> Extracted:
     """Worker side: any exception becomes the page's result, never a pickling hazard."""
     try:
-        if not metadata:
-            return function(html, url, max_bytes=max_bytes, metadata=False)
+        if metadata is not True:
+            return function(html, url, max_bytes=max_bytes, metadata=metadata)
         return function(html, url, max_bytes=max_bytes)
     except Exception as exc:  # noqa: BLE001  # one bad page must not break the pool
         return Extracted(status="error", error=_describe(exc))
