@@ -29,7 +29,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 import real_pages  # noqa: E402  (bench/ is not a package)
 
-from flows import extract as fx  # noqa: E402
+from flows.collect import extraction as fx  # noqa: E402
 from flows.config import ExtractSettings  # noqa: E402
 
 MAX_BYTES = ExtractSettings().max_html_bytes
@@ -38,7 +38,12 @@ DATE_PARAMS = {
     "extensive_search": False,
     "max_date": datetime.now().astimezone().strftime("%Y-%m-%d"),
 }
-BASE = {k: v for k, v in fx._OPTIONS.items() if k != "with_metadata"}
+# extraction._OPTIONS (trafilatura's Extractor names) as bare_extraction's keywords
+BASE = {
+    "include_comments": False, "include_tables": True, "include_images": False,
+    "include_links": False, "include_formatting": False, "deduplicate": False,
+    "favor_precision": False, "fast": False,
+}  # fmt: skip
 
 
 def plain(html: bytes, url: str) -> str:
@@ -52,6 +57,11 @@ def ours(html: bytes, url: str) -> str:
 def ours_no_metadata(html: bytes, url: str) -> str:
     """What the ingest runs when the feed entry gives the title, author and date."""
     return fx.extract_page(html, url, max_bytes=MAX_BYTES, metadata=False).text
+
+
+def ours_author(html: bytes, url: str) -> str:
+    """What the ingest runs when the feed entry lacks only the author."""
+    return fx.extract_page(html, url, max_bytes=MAX_BYTES, metadata=frozenset({"author"})).text
 
 
 def bare(html: bytes, url: str, **options: Any) -> str:
@@ -95,8 +105,9 @@ def part_checks(html: bytes, url: str) -> str:
     tree = trafilatura.load_html(html, MAX_BYTES)
     assert tree is not None
     text = fx.clean_text(tree.text_content())[:20000]
-    fx._mostly_links(text, tree)
-    fx._canonical(tree, url)
+    marks = fx._marks(tree)
+    fx._mostly_links(text, marks.link_labels)
+    fx._canonical(marks.canonicals, url)
     fx.detect_language(text)
     return ""
 
@@ -105,6 +116,7 @@ VARIANTS: dict[str, Callable[[bytes, str], str]] = {
     "plain": plain,
     "ours": ours,
     "ours_no_metadata": ours_no_metadata,
+    "ours_author": ours_author,
     "bare_balanced": bare,
     "bare_fast": bare_fast,
     "bare_precision": bare_precision,

@@ -45,10 +45,17 @@ def _entry(**changes: object) -> Entry:
     return dataclasses.replace(entry, **changes)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("missing", ["title", "author", "published_at"])
-def test_page_metadata_is_needed_only_for_what_the_feed_lacks(missing: str) -> None:
-    assert not needs_page_metadata(_entry())
-    assert needs_page_metadata(_entry(**{missing: "" if missing == "title" else None}))
+@pytest.mark.parametrize(
+    ("missing", "field"), [("title", "title"), ("author", "author"), ("published_at", "date")]
+)
+def test_page_metadata_is_needed_only_for_what_the_feed_lacks(missing: str, field: str) -> None:
+    assert needs_page_metadata(_entry()) == frozenset()
+    assert needs_page_metadata(_entry(**{missing: "" if missing == "title" else None})) == {field}
+    assert needs_page_metadata(_entry(title="", author=None, published_at=None)) == {
+        "title",
+        "author",
+        "date",
+    }
 
 
 def test_an_entry_with_title_author_and_date_uses_none_of_the_pages_metadata() -> None:

@@ -106,13 +106,53 @@ def test_without_metadata_the_text_is_the_same_and_the_feed_gives_the_rest(name:
     assert (lean.language, lean.canonical_url) == (full.language, full.canonical_url)
 
 
-def test_pool_skips_metadata_only_for_pages_marked_so() -> None:
+@pytest.mark.parametrize("name", ["en_news_article.html", "pl_news_article.html"])
+def test_only_the_fields_the_feed_lacks_are_searched_for(name: str) -> None:
+    full = extract_page(page(name), FEED_URL, max_bytes=CAP)
+    author = extract_page(page(name), FEED_URL, max_bytes=CAP, metadata=frozenset({"author"}))
+    dated = extract_page(page(name), FEED_URL, max_bytes=CAP, metadata=frozenset({"date"}))
+
+    assert author.author == full.author is not None
+    assert author.title is None and author.published is None
+    assert dated.published == full.published is not None
+    assert dated.title is None and dated.author is None
+    for result in (author, dated):
+        assert (result.status, result.text, result.site_name) == (
+            full.status,
+            full.text,
+            full.site_name,
+        )
+        assert (result.language, result.canonical_url) == (full.language, full.canonical_url)
+
+
+def test_an_author_named_only_in_the_byline_is_still_found() -> None:
+    byline = '<div class="byline"><a rel="author" href="/jane">Jane Doe</a></div>'
+    html = article(body=byline + "".join(f"<p>Paragraph {i} about the harbour, long enough to count.</p>" for i in range(6)))  # fmt: skip
+    found = extract_page(html, FEED_URL, max_bytes=CAP, metadata=frozenset({"author"}))
+    assert found.status == "ok" and found.author == "Jane Doe"
+
+
+def test_unknown_metadata_fields_are_refused() -> None:
+    with pytest.raises(ValueError, match="headline"):
+        extract_page(page("en_news_article.html"), FEED_URL, max_bytes=CAP, metadata=frozenset({"headline"}))  # fmt: skip
+
+
+def test_pool_searches_only_the_metadata_each_page_is_marked_for() -> None:
     en = page("en_news_article.html")
     with ExtractionPool(ExtractSettings(workers=1)) as pool:
-        results = pool.extract_many([("full", en, FEED_URL), ("lean", en, FEED_URL, False)])
+        results = pool.extract_many(
+            [
+                ("full", en, FEED_URL),
+                ("lean", en, FEED_URL, False),
+                ("none", en, FEED_URL, frozenset()),
+                ("author", en, FEED_URL, frozenset({"author"})),
+            ]
+        )
 
-    assert results["full"].author == "Helen Marsh" and results["lean"].author is None
-    assert results["full"].text == results["lean"].text
+    assert results["full"].author == "Helen Marsh" and results["full"].title is not None
+    assert results["lean"].author is None and results["none"] == results["lean"]
+    assert results["author"].author == "Helen Marsh" and results["author"].title is None
+    assert len({r.text for r in results.values()}) == 1
 
 
 def test_polish_article_keeps_diacritics_and_loses_nbsp() -> None:

@@ -39,9 +39,10 @@ def page_key(entry: Entry, page: FetchResult | None, extracted: Extracted | None
     return entry.key
 
 
-def needs_page_metadata(entry: Entry) -> bool:
-    """Whether build_article would use the page's title, author or date: the feed lacks one."""
-    return not (entry.title and entry.author and entry.published_at)
+def needs_page_metadata(entry: Entry) -> frozenset[str]:
+    """Which of the page's title, author and date build_article would use: what the feed lacks."""
+    given = {"title": entry.title, "author": entry.author, "date": entry.published_at}
+    return frozenset(name for name, value in given.items() if not value)
 
 
 def build_article(

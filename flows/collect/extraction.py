@@ -9,21 +9,28 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from copy import copy
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 import py3langid
 import trafilatura
 import trafilatura.metadata as tm
-from trafilatura.settings import Document
+from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type information
+from trafilatura.core import trafilatura_sequence
+from trafilatura.settings import Document, Extractor
+from trafilatura.xml import xmltotxt
 
 from warehouse.records import Extracted
 
-# (key, html, url), or (key, html, url, metadata): False when the feed entry already gives
-# the title, author and date, so that the page's own need not be searched for
-Page = tuple[str, bytes, str | None] | tuple[str, bytes, str | None, bool]
-ExtractFn = Callable[..., Extracted]  # called as fn(html, url, max_bytes=...[, metadata=False])
+# Which of the page's own title, author and date to search for: True all, False none, or
+# the names of those the feed entry lacks ("title", "author", "date")
+Metadata = bool | frozenset[str]
+METADATA_FIELDS = frozenset({"title", "author", "date"})
+# (key, html, url), or (key, html, url, metadata)
+Page = tuple[str, bytes, str | None] | tuple[str, bytes, str | None, Metadata]
+ExtractFn = Callable[..., Extracted]  # called as fn(html, url, max_bytes=...[, metadata=...])
 Tree = Any  # lxml.html.HtmlElement: lxml ships no type information
 
 # Balanced mode. favor_precision drops text that follows an empty element (`text<div
@@ -32,10 +39,10 @@ Tree = Any  # lxml.html.HtmlElement: lxml ships no type information
 # dump on pages without an article is caught by _mostly_links. No dedup: a page's text must
 # not depend on what its worker saw before.
 _OPTIONS: dict[str, Any] = {
-    "include_comments": False, "include_tables": True,
-    "include_images": False, "include_links": False, "include_formatting": False,
-    "deduplicate": False, "favor_precision": False, "fast": False,
+    "comments": False, "tables": True, "images": False, "links": False, "formatting": False,
+    "dedup": False, "precision": False, "fast": False,
 }  # fmt: skip
+_EXTRACTOR = Extractor(output_format="python", **_OPTIONS)
 LANGID_MIN_CHARS = 40  # below this py3langid guesses
 # ~100 words: on the 181 real pages of bench/real_pages.py (8 languages) 300 characters
 # already gave the same answer as 2,000, and 2,000 cost 1.7 ms a page against 0.6 ms
@@ -48,14 +55,15 @@ _LANG = re.compile(r"([a-z]{2})(?:[-_][a-z0-9]+)*")
 
 
 def extract_page(
-    html: bytes, url: str | None, *, max_bytes: int, metadata: bool = True
+    html: bytes, url: str | None, *, max_bytes: int, metadata: Metadata = True
 ) -> Extracted:
     """Extract one page in this process; trafilatura never fetches anything.
 
-    metadata=False skips the search for title, author and date (a third of the CPU on real
-    pages): the caller has them from the feed. The site name then comes from the page's
-    og:site_name alone.
+    `metadata` names the fields of the page's own to search for (True: title, author and
+    date), those the feed entry lacks: their search is a third of the CPU on real pages. The
+    others are None. Without any, the site name comes from the page's og:site_name alone.
     """
+    fields = _fields(metadata)
     note = None
     if len(html) > max_bytes:
         cut = _cut(html, max_bytes)
@@ -66,35 +74,56 @@ def extract_page(
     tree = trafilatura.load_html(html, max_bytes) if html.strip() else None
     if tree is None:
         return Extracted(status=empty, error=_join(note, "not an HTML document"))
-    # copied inside: `tree` stays pristine for the checks and the metadata below
-    doc = trafilatura.bare_extraction(tree, url=url, **_OPTIONS)
-    text = clean_text(doc.text or "") if isinstance(doc, Document) else ""
-    if not text or not isinstance(doc, Document):
+    # Everything read from the page before article_text consumes the tree (parsed once,
+    # never copied: a copy is 0.5 ms of the ~13 ms a page costs)
+    marks = _marks(tree)
+    declared = _declared_language(tree)
+    meta = page_metadata(tree, url, fields) if fields else None
+    site_name = _tidy_site_name(marks.og_site_name) if meta is None else _line(meta.sitename)
+    text = clean_text(article_text(tree, url))
+    if not text:
         return Extracted(status=empty, error=_join(note, "no article text found"))
-    if _mostly_links(text, tree):
+    if _mostly_links(text, marks.link_labels):
         return Extracted(status=empty, error=_join(note, "only menu and link text found"))
-    canonical = _canonical(tree, url)
-    meta = page_metadata(tree, url) if metadata else Document()
+    meta = meta or Document()
     return Extracted(
         status="ok",
         text=text,
         title=_line(meta.title),
         author=_line(meta.author),
         published=meta.date or None,
-        site_name=_site_name(
-            _line(meta.sitename if metadata else _og_site_name(tree)), url, meta.url
-        ),
-        language=detect_language(text) or _declared_language(tree),
-        canonical_url=canonical,
+        site_name=_site_name(site_name, url, meta.url),
+        language=detect_language(text) or declared,
+        canonical_url=_canonical(marks.canonicals, url),
         error=note,
     )
 
 
-def page_metadata(tree: Tree, url: str | None) -> Document:
+def article_text(tree: Tree, url: str | None) -> str:
+    """The text trafilatura.bare_extraction(tree, url, **options) gives, without its copy.
+
+    Consumes `tree` (trafilatura prunes it). trafilatura_sequence is the cascade that
+    bare_extraction runs after copying a tree it is handed; bare_extraction's other steps do
+    nothing with our options but the empty-output check. tests/test_extraction_text.py
+    compares the two on every fixture page.
+    """
+    options = copy(_EXTRACTOR)  # a tenth of the cost of building one: its config is read once
+    options.url = url
+    options.source = url and url.encode("utf-8", "replace").decode("utf-8")  # as Extractor does
+    body, text, _comments_body, comments = trafilatura_sequence(tree, options, url)
+    if len(text) < options.min_output_size and len(comments) < options.min_output_comm_size:
+        return ""
+    return xmltotxt(body, options.formatting)
+
+
+def page_metadata(
+    tree: Tree, url: str | None, fields: frozenset[str] = METADATA_FIELDS
+) -> Document:
     """Title, author, URL, date and site name as trafilatura's extract_metadata finds them.
 
     Its own steps for these fields, in its order, without those for fields never stored
-    (categories, tags, licence: ~40 % of its CPU on real pages). bench/extract_levers.py
+    (categories, tags, licence: ~40 % of its CPU on real pages), nor the searches for the
+    title, author or date when `fields` leaves them out (then None). bench/extract_levers.py
     checks that the five fields equal extract_metadata's on the shared real pages.
     """
     meta = tm.examine_meta(tree)
@@ -104,16 +133,20 @@ def page_metadata(tree: Tree, url: str | None) -> Document:
         meta = tm.extract_meta_json(tree, meta)
     except Exception as exc:  # noqa: BLE001  # trafilatura's own guard: bugs in its JSON-LD code
         _log.warning("JSON-LD metadata skipped: %s", exc)
-    meta.title = meta.title or tm.extract_title(tree)
-    meta.author = meta.author or tm.extract_author(tree)
+    meta.title = (meta.title or tm.extract_title(tree)) if "title" in fields else None
+    meta.author = (meta.author or tm.extract_author(tree)) if "author" in fields else None
     meta.url = meta.url or tm.extract_url(tree, url)
     # htmldate's find_date as trafilatura imports it (htmldate is not our direct dependency)
-    meta.date = tm.find_date(  # type: ignore[attr-defined]
-        tree,
-        url=meta.url,
-        original_date=True,  # the publication date, not the last update
-        extensive_search=False,  # its guesses include "© 2024" -> 2024-01-01
-        max_date=datetime.now().astimezone().strftime("%Y-%m-%d"),
+    meta.date = (
+        tm.find_date(  # type: ignore[attr-defined]
+            tree,
+            url=meta.url,
+            original_date=True,  # the publication date, not the last update
+            extensive_search=False,  # its guesses include "© 2024" -> 2024-01-01
+            max_date=datetime.now().astimezone().strftime("%Y-%m-%d"),
+        )
+        if "date" in fields
+        else None
     )
     meta.sitename = meta.sitename or tm.extract_sitename(tree)
     if meta.sitename:
@@ -160,25 +193,56 @@ def _cut(html: bytes, limit: int) -> bytes:
     return html[:end]
 
 
-def _mostly_links(text: str, tree: Tree) -> bool:
+def _fields(metadata: Metadata) -> frozenset[str]:
+    if isinstance(metadata, bool):
+        return METADATA_FIELDS if metadata else frozenset()
+    if unknown := metadata - METADATA_FIELDS:
+        raise ValueError(f"no such page metadata: {sorted(unknown)}")
+    return metadata
+
+
+class _Marks(NamedTuple):
+    """What extract_page reads of the raw page itself, besides trafilatura."""
+
+    link_labels: set[str]  # every link's text, its whitespace collapsed
+    canonicals: list[str]  # <link rel=canonical> hrefs, then og:url contents, in page order
+    og_site_name: str | None
+
+
+def _marks(tree: Tree) -> _Marks:
+    """One walk over the page's links and meta tags (each walk of a real page is ~0.15 ms)."""
+    labels, links, og_urls, og_site_name = set(), [], [], None
+    for element in tree.iter("a", "link", "meta"):
+        tag = element.tag
+        if tag == "a":
+            # tostring: a third faster than text_content(), the same text
+            label = element.text or "" if len(element) == 0 else _text_of(element)
+            labels.add(" ".join(label.split()))
+        elif tag == "link":
+            if "canonical" in (element.get("rel") or "").lower().split():
+                links.append(element.get("href", ""))
+        else:
+            kind = (element.get("property") or element.get("name") or "").lower()
+            if kind == "og:url":
+                og_urls.append(element.get("content", ""))
+            elif kind == "og:site_name" and og_site_name is None:
+                og_site_name = element.get("content") or ""
+    return _Marks(labels, links + og_urls, og_site_name)
+
+
+def _text_of(element: Tree) -> str:
+    return str(etree.tostring(element, method="text", encoding=str, with_tail=False))
+
+
+def _mostly_links(text: str, labels: set[str]) -> bool:
     """True when most of the text is link labels: trafilatura's dump of a page without article."""
-    labels = {" ".join(a.text_content().split()) for a in tree.iter("a")}
     lines = [line.removeprefix("- ") for line in text.split("\n")]
     linked = sum(len(line) for line in lines if line in labels)
     return linked * 2 > sum(map(len, lines))
 
 
-def _canonical(tree: Tree, url: str | None) -> str | None:
-    """<link rel=canonical>, else og:url, as the page declares it (never the url we were given)."""
-    found = [
-        link.get("href", "")
-        for link in tree.iter("link")
-        if "canonical" in (link.get("rel") or "").lower().split()
-    ] + [
-        meta.get("content", "")
-        for meta in tree.iter("meta")
-        if (meta.get("property") or meta.get("name") or "").lower() == "og:url"
-    ]
+def _canonical(found: list[str], url: str | None) -> str | None:
+    """The first usable of the canonical links found, as the page declares it (never `url`)."""
     for value in found:
         absolute = urljoin(url or "", str(value).strip())
         parts = urlsplit(absolute)
@@ -198,15 +262,12 @@ def _site_name(name: str | None, *urls: str | None) -> str | None:
     return None if name is None or name.lower().removeprefix("www.") in hosts else name
 
 
-def _og_site_name(tree: Tree) -> str | None:
+def _tidy_site_name(name: str | None) -> str | None:
     """The page's og:site_name, tidied as trafilatura tidies the site names it finds."""
-    for meta in tree.iter("meta"):
-        if (meta.get("property") or meta.get("name") or "").lower() == "og:site_name":
-            name = (meta.get("content") or "").strip().lstrip("@")
-            if name and "." not in name and not name[0].isupper():
-                name = name.title()
-            return name or None
-    return None
+    name = (name or "").strip().lstrip("@")
+    if name and "." not in name and not name[0].isupper():
+        name = name.title()
+    return name or None
 
 
 def _line(value: str | None) -> str | None:

@@ -29,7 +29,7 @@ from flows.collect.lifeline import die_with_parent
 from warehouse.records import Extracted
 
 if TYPE_CHECKING:
-    from flows.collect.extraction import ExtractFn, Page
+    from flows.collect.extraction import ExtractFn, Metadata, Page
     from flows.config import ExtractSettings
 
 MAX_ERROR_CHARS = 500  # flows.collect.extraction's own; the parent does not import that module
@@ -190,7 +190,7 @@ def _run(
     html: bytes,
     url: str | None,
     max_bytes: int,
-    metadata: bool = True,
+    metadata: Metadata = True,
 ) -> Extracted:
     """Worker side: any exception becomes the page's result, never a pickling hazard."""
     from flows.collect import stories  # numpy: here, not in the forkserver
@@ -198,8 +198,8 @@ def _run(
 
     run = extract_page if function is None else function
     try:
-        if not metadata:
-            result = run(html, url, max_bytes=max_bytes, metadata=False)
+        if metadata is not True:
+            result = run(html, url, max_bytes=max_bytes, metadata=metadata)
         else:
             result = run(html, url, max_bytes=max_bytes)
         if result.status != "ok" or not result.text.strip():
