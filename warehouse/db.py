@@ -23,9 +23,10 @@ STORAGE_VERSION = "v1.5.0"  # given when a write session creates the file
 # Rows a write session puts in one row group. In the v1.5 format a checkpoint rewrites, whole,
 # every row group that a write appended to; with DuckDB's default (122,880 rows, ~3 months of
 # articles) one hourly save at 1M articles rewrote up to ~160 MB in 1.5-4 s. At 2,048 rows (the
-# least DuckDB allows) a save re-compresses at most 2,048 rows (~8 MB of text); the rows take
-# ~25 % more space than in 122,880-row groups (4,096: ~6 %, but saves ~0.1 s slower when the
-# last row group was nearly full). Readers (any DuckDB, 1.5 included) read them as any other.
+# least DuckDB allows) a save re-compresses at most 2,048 rows (~8 MB of text), for space: the
+# rows take 24 % (a run's rows) to 38 % (the 1M-article benchmark) more than in 122,880-row
+# groups; 4,096 rows took 6 % more, but saves ~0.1 s longer when its last row group was nearly
+# full (bench/README.md). Readers (any DuckDB, 1.5 included) read them as any other.
 # It is a property of the session, not of the file: every writer must attach the file with it,
 # or its checkpoints merge the small row groups back (write_connection does).
 ROW_GROUP_SIZE = 2048
