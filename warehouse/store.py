@@ -66,13 +66,14 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: Path) -> LoadCounts:
 def _load(con: duckdb.DuckDBPyConnection, batch: Path, *, skip_present: bool) -> LoadCounts:
     insert = "INSERT OR IGNORE" if skip_present else "INSERT"
     new: dict[str, int] = {}
+    types = _table_column_types(con)  # one catalog query, not one per table: ~20 ms a save
     for table in TABLES:
         path = batch / f"{table}.jsonl"
         if not path.exists() or path.stat().st_size == 0:
             continue
-        source = _reader(con, table)
+        source = _json_reader(types[table])
         if table in _UPSERT_TABLES:
-            cols = [c for c in _columns(con, table) if c != _KEYS[table]]
+            cols = [c for c, _ in types[table] if c != _KEYS[table]]
             sets = ", ".join(f"{c} = excluded.{c}" for c in cols)
             con.execute(
                 f"INSERT INTO {table} BY NAME SELECT * FROM {source} "  # noqa: S608 (table names are ours)
@@ -114,9 +115,25 @@ def _column_types(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str,
     ]
 
 
+def _table_column_types(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    """(column, type) of every table of the warehouse, by table."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for table, name, kind in con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = 'main' "
+        "ORDER BY table_name, ordinal_position"
+    ).fetchall():
+        found.setdefault(str(table), []).append((str(name), str(kind)))
+    return found
+
+
 def _reader(con: duckdb.DuckDBPyConnection, table: str) -> str:
     """read_json over a batch file, typed exactly as the target table (no inference surprises)."""
-    spec = ", ".join(f"'{name}': '{kind}'" for name, kind in _column_types(con, table))
+    return _json_reader(_column_types(con, table))
+
+
+def _json_reader(types: list[tuple[str, str]]) -> str:
+    spec = ", ".join(f"'{name}': '{kind}'" for name, kind in types)
     return f"read_json(?, format = 'newline_delimited', columns = {{{spec}}})"
 
 
