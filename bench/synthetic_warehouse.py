@@ -83,7 +83,7 @@ def pools(settings: Settings, seed: int) -> dict[str, Any]:
                     "score": m.score,
                     "matched": m.matched,
                     "entities": list(m.entities),
-                    "evidence": json.dumps(m.evidence, ensure_ascii=False),
+                    "evidence": json.dumps(m.evidence.to_json(), ensure_ascii=False),
                 }
             )
     for title in headlines:
@@ -382,7 +382,10 @@ def _runs_log_sources_outbox(con: duckdb.DuckDBPyConnection, seed: int, topic: s
     )
     # Feed states: most fine; three failing (one for days), one dropped from sources.yaml.
     con.execute(
-        "INSERT INTO sources SELECT feed_url, name, true, "
+        "INSERT INTO sources (url, name, active, etag, last_modified, last_status, "
+        "last_http_status, last_error, last_attempt_at, last_success_at, "
+        "last_unconditional_at, consecutive_failures, failing_since, next_attempt_at) "
+        "SELECT feed_url, name, true, "
         "'\"' || md5(feed_url) || '\"', NULL, "
         "CASE sid WHEN 3 THEN 'timeout' WHEN 11 THEN 'http_404' WHEN 20 THEN 'not_a_feed' "
         "  WHEN 5 THEN 'not_modified' ELSE 'ok' END, "
@@ -401,7 +404,9 @@ def _runs_log_sources_outbox(con: duckdb.DuckDBPyConnection, seed: int, topic: s
         [END] * 8,
     )
     con.execute(
-        "INSERT INTO outbox SELECT ?, strftime(monday, '%G-W%V'), rcpt, 'sent', 1, 250, NULL, "
+        "INSERT INTO outbox (topic, period, recipient, status, attempts, last_code, last_error, "
+        "message_id, subject, created_at, updated_at, sent_at) "
+        "SELECT ?, strftime(monday, '%G-W%V'), rcpt, 'sent', 1, 250, NULL, "
         "'<' || md5(monday::VARCHAR || rcpt) || '@digest.newswatch.invalid>', "
         "'UK–Poland defence: ' || strftime(monday, '%d %b %Y'), "
         "monday + INTERVAL 7 DAY + INTERVAL 7 HOUR, monday + INTERVAL 7 DAY + INTERVAL 7 HOUR, "

@@ -39,9 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,7 +49,8 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 import duckdb  # noqa: E402
-import synthetic_warehouse as synth  # noqa: E402  (bench/ is not a package)
+import save_series  # noqa: E402  (bench/ is not a package)
+import synthetic_warehouse as synth  # noqa: E402
 from harness import git_state as _git_state  # noqa: E402  (the same record of the commit measured)
 
 from flows import digest as digest_flow  # noqa: E402
@@ -60,21 +59,10 @@ from flows.delivery.period import Period, last_complete_week  # noqa: E402
 from reports.render import render  # noqa: E402
 from warehouse import batches, queries, store  # noqa: E402
 from warehouse import db as wdb  # noqa: E402
-from warehouse.evidence import Evidence  # noqa: E402
 from warehouse.records import SIGNATURE_SCHEME  # noqa: E402
-from warehouse.rows import (  # noqa: E402
-    ArticleKeyRow,
-    ArticleRow,
-    Batch,
-    FetchLogRow,
-    MatchRow,
-    RunRow,
-    SignatureRow,
-)
 
 TARGET_SECONDS = 1.0  # digest query and one week of v_matches, 1M articles, 2 cores
 GROUPING_WINDOW = timedelta(days=14)  # as flows.ingest.GROUPING_WINDOW
-SAVE_ARTICLES = 60  # an hourly run's new articles at ~1,400 a day
 
 
 def _step(text: str) -> None:
@@ -223,7 +211,7 @@ def _candidates(db: Path, now: datetime, seed: int) -> list[str]:
     return stored + [f"https://www.example.org/news/2026/11/25/new-story-{k}" for k in range(50)]
 
 
-def measure(db: Path, settings: Settings, repeat: int, seed: int, writes: bool) -> dict[str, Any]:
+def measure(db: Path, settings: Settings, repeat: int, seed: int, saves: int) -> dict[str, Any]:
     """Every figure; see the module docstring."""
     now = synth.END
     topic = settings.topics[0]
@@ -324,110 +312,15 @@ def measure(db: Path, settings: Settings, repeat: int, seed: int, writes: bool) 
         "email": {**email[0], "html_bytes": len(email[1].html)},
     }
 
-    if writes:
-        _step("ingest writes: open_warehouse, then save one hourly run (adds rows)")
-        before = db.stat().st_size
+    if saves:
+        _step("ingest writes: open_warehouse")
         opened, _ = _time(lambda: batches.open_warehouse(paths), repeat)
-        saves = []
-        for k in range(repeat):
-            tables = _run_rows(db, settings, now + timedelta(hours=k + 1), seed + k)
-            start = time.perf_counter()
-            saved = batches.save(paths, f"bench-{k}", tables)
-            saves.append(time.perf_counter() - start)
-            assert saved.stored and saved.articles == SAVE_ARTICLES, saved
-        m["writes"] = {
-            "open_warehouse": opened,
-            f"save one run ({SAVE_ARTICLES} articles)": _stats(saves),
-            "file_growth_bytes": db.stat().st_size - before,
-        }
+        m["writes"] = {"open_warehouse": opened}
+        _step(f"ingest writes: {saves} consecutive hourly saves (adds rows)")
+        m["save_series"] = save_series.series(
+            paths, settings, saves, start=now, seed=seed, step=_step
+        )
     return m
-
-
-def _run_rows(db: Path, settings: Settings, at: datetime, seed: int) -> Batch:
-    """The rows one hourly ingest run saves: 60 new articles with everything that goes with."""
-    run_id = uuid.uuid4().hex[:12]
-    with wdb.read_connection(db) as con:
-        states = store.source_states(con)
-        sample = con.execute(
-            "SELECT a.*, m.score, m.matched, m.entities, m.evidence::VARCHAR AS evidence, "
-            "m.profile_version, s.hashes, s.shingles FROM articles a "
-            "JOIN matches m ON m.article_key = a.key "
-            "LEFT JOIN article_signatures s ON s.key = a.key "
-            "WHERE a.first_seen_at >= ? ORDER BY hash(a.key, ?) LIMIT ?",
-            [at - timedelta(days=3), seed, SAVE_ARTICLES],
-        )
-        names = [d[0] for d in sample.description or []]
-        picked = [dict(zip(names, r, strict=True)) for r in sample.fetchall()]
-    articles, keys, matches, sigs, log = [], [], [], [], []
-    for r in picked:
-        key = f"{r['key']}-bench-{run_id}"
-        row = {c: r[c] for c in names if c in _ARTICLE_COLUMNS}
-        articles.append(
-            ArticleRow(**{**row, "key": key, "url": key, "first_seen_at": at, "run_id": run_id})
-        )
-        keys.append(ArticleKeyRow(key=key, article_key=key))
-        matches.append(
-            MatchRow(
-                topic=settings.topics[0].id,
-                article_key=key,
-                score=r["score"],
-                matched=r["matched"],
-                entities=tuple(r["entities"]),
-                evidence=Evidence.from_json(r["evidence"]),
-                profile_version=r["profile_version"],
-                scored_at=at,
-            )
-        )
-        if r["hashes"] is not None:
-            sigs.append(
-                SignatureRow(
-                    key=key,
-                    story_id=r["story_id"],
-                    shingles=r["shingles"],
-                    hashes=tuple(r["hashes"]),
-                    scheme=SIGNATURE_SCHEME,
-                    signed_at=at,
-                )
-            )
-        log.append(
-            FetchLogRow(
-                run_id=run_id,
-                kind="page",
-                url=key,
-                source=r["source"],
-                fetched_at=at,
-                status="ok",
-                http_status=200,
-                error=None,
-                bytes=None,
-                elapsed_ms=300,
-            )
-        )
-    sources = tuple(replace(s, last_attempt_at=at) for s in states.values() if s.active)
-    run = RunRow(
-        run_id=run_id,
-        started_at=at,
-        finished_at=at + timedelta(seconds=40),
-        status="ok",
-        feeds_total=len(sources),
-        feeds_ok=len(sources),
-        feeds_failed=0,
-        feeds_skipped=0,
-        entries_new=len(articles),
-        pages_fetched=len(articles),
-    )
-    return Batch(
-        sources=sources,
-        runs=(run,),
-        fetch_log=tuple(log),
-        articles=tuple(articles),
-        article_keys=tuple(keys),
-        matches=tuple(matches),
-        article_signatures=tuple(sigs),
-    )
-
-
-_ARTICLE_COLUMNS = frozenset(f.name for f in fields(ArticleRow))
 
 
 # --- report -------------------------------------------------------------------------------
@@ -465,13 +358,11 @@ def table(results: dict[str, Any]) -> list[str]:
     )
     lines.append(f"{'render email':34} {_fmt(r['email']):>19}")
     for name, s in m.get("writes", {}).items():
-        if isinstance(s, dict):
-            lines.append(f"{name:34} {_fmt(s):>19}")
-    if "writes" in m:
-        growth = m["writes"]["file_growth_bytes"]
+        lines.append(f"{name:34} {_fmt(s):>19}")
+    if "save_series" in m:
         last = results["build"]["articles_last_row_group_rows"]
-        lines.append(f"{'file growth from the writes':34} {growth:>19,} B")
-        lines.append(f"{'articles: last row group':34} {last:>19,} rows (each save rewrites it)")
+        lines += ["", *save_series.table(m["save_series"])]
+        lines.append(f"{'articles: last row group at start':34} {last:,} rows")
     return lines
 
 
@@ -486,6 +377,12 @@ def main() -> None:
     )
     parser.add_argument("--reuse", action="store_true", help="measure --db as it is, no build")
     parser.add_argument("--keep", action="store_true", help="keep the warehouse afterwards")
+    parser.add_argument(
+        "--saves",
+        type=int,
+        default=200,
+        help="consecutive hourly saves to time and measure growth over (default 200)",
+    )
     parser.add_argument("--no-writes", action="store_true", help="skip open/save (adds rows)")
     args = parser.parse_args()
     started = datetime.now(UTC)
@@ -521,7 +418,7 @@ def main() -> None:
             results["build"] = build(db, settings, args.articles, args.seed)
             _step(f"built in {results['build']['seconds']} s, {results['build']['file_mb']} MB")
         results["measurements"] = measure(
-            db, settings, args.repeat, args.seed, writes=not args.no_writes
+            db, settings, args.repeat, args.seed, saves=0 if args.no_writes else args.saves
         )
         results["machine"]["load_avg_at_end"] = os.getloadavg()
         results["file_bytes_at_end"] = db.stat().st_size
