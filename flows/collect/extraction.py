@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
-import py3langid
 import trafilatura
 import trafilatura.metadata as tm
 from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type information
@@ -22,6 +21,7 @@ from trafilatura.core import trafilatura_sequence
 from trafilatura.settings import Document, Extractor
 from trafilatura.xml import xmltotxt
 
+from flows.collect.language import load_identifier
 from warehouse.records import Extracted
 
 # Which of the page's own title, author and date to search for: True all, False none, or
@@ -51,6 +51,7 @@ MAX_ERROR_CHARS = 500
 _INVISIBLE_CHARS = "\u00ad\u200b\u2060\ufeff"  # soft hyphen, zero-widths, BOM
 _INVISIBLE = dict.fromkeys(map(ord, _INVISIBLE_CHARS))
 _log = logging.getLogger(__name__)
+_LANGUAGES: Any = None  # py3langid.langid.LanguageIdentifier, once loaded
 _LANG = re.compile(r"([a-z]{2})(?:[-_][a-z0-9]+)*")
 
 
@@ -164,8 +165,16 @@ def detect_language(text: str) -> str | None:
     sample = text[:LANGID_MAX_CHARS]
     if len(sample.strip()) < LANGID_MIN_CHARS:
         return None
-    language, _score = py3langid.classify(sample)
-    return str(language)
+    code, _score = _identifier().classify(sample)
+    return str(code)
+
+
+def _identifier() -> Any:
+    """py3langid's identifier, loaded once per process (flows/collect/language.py)."""
+    global _LANGUAGES
+    if _LANGUAGES is None:
+        _LANGUAGES = load_identifier()
+    return _LANGUAGES
 
 
 def clean_text(text: str) -> str:

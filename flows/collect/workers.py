@@ -243,7 +243,8 @@ def forkserver() -> multiprocessing.context.ForkServerContext:
     forkserver, never plain fork: the parent runs Prefect threads. The server holds this module
     and pebble only (flows.collect.extraction_server): the peak memory of a run is the sum of
     its processes' RSS, and a page the server loaded would count once in it and again in every
-    worker forked from it. Each worker loads trafilatura itself (~0.7 s of CPU, once per worker).
+    worker forked from it. Each worker loads trafilatura and the language model itself (~0.3 s
+    of CPU once the model's uncompressed copy is cached: flows/collect/language.py).
     """
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["flows.collect.extraction_server"])

@@ -1,0 +1,54 @@
+"""The language model read from its uncompressed copy: the same answers as py3langid's own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import py3langid
+import pytest
+
+from flows.collect import language
+
+SENTENCES = [
+    "The two defence ministers met in London to sign a new treaty on air defence.",
+    "Ministrowie obrony obu krajów podpisali w Warszawie nowy traktat o obronie powietrznej.",
+    "Die Verteidigungsminister beider Länder unterzeichneten in Berlin einen neuen Vertrag.",
+    "Les ministres de la Défense ont signé à Paris un nouveau traité sur la défense aérienne.",
+    "I ministri della difesa hanno firmato a Roma un nuovo trattato sulla difesa aerea.",
+    "Министры обороны двух стран подписали в Москве новый договор о противовоздушной обороне.",
+]
+
+
+@pytest.fixture(scope="module")
+def packaged() -> object:
+    return language.langid.LanguageIdentifier.from_model_file(language.packaged_model())
+
+
+def test_the_copy_gives_py3langid_s_answers(tmp_path: Path, packaged: object) -> None:
+    identifier = language.load_identifier(tmp_path)
+    copy = language.cached_model_path(tmp_path)
+    assert copy.exists()  # written on the first load
+    again = language.load_identifier(tmp_path)  # read from the copy
+    for sentence in SENTENCES:
+        expected = packaged.classify(sentence)  # type: ignore[attr-defined]
+        assert identifier.classify(sentence) == expected == again.classify(sentence)
+        assert expected == py3langid.classify(sentence)
+    assert [identifier.classify(s)[0] for s in SENTENCES] == ["en", "pl", "de", "fr", "it", "ru"]
+    assert not list(tmp_path.glob("*.part"))  # no half-written file left
+
+
+def test_a_damaged_copy_is_replaced(tmp_path: Path) -> None:
+    copy = language.cached_model_path(tmp_path)
+    copy.write_bytes(b"PK\x03\x04 not a model")
+    identifier = language.load_identifier(tmp_path)  # the packaged model answers
+    assert identifier.classify(SENTENCES[1])[0] == "pl"
+    assert not copy.exists()  # removed: the next load writes it again
+    language.load_identifier(tmp_path)
+    assert copy.stat().st_size > 1_000_000
+
+
+def test_an_unwritable_cache_falls_back_to_the_packaged_model(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    identifier = language.load_identifier(blocked / "cache")
+    assert identifier.classify(SENTENCES[2])[0] == "de"
