@@ -257,9 +257,9 @@ def traced_main(argv: list[str]) -> None:
     trace.mark("prefect_env_configured")
     from flows import cli, run_summary
     from flows import ingest as ing
-    from flows.collect import extraction as fx
     from flows.collect import fetch as ff
     from flows.collect import pages as pg
+    from flows.collect import workers as fx
     from warehouse import batches
 
     trace.mark("imports_done")
