@@ -166,10 +166,14 @@ def run_digest(paths: Paths, *, api: PrefectApi | None = None, **options: Any) -
         if api is None:
             api = stack.enter_context(prefect_api.PrefectApi(paths.data_dir))
         api.start()  # before Prefect is imported: it reads the settings start() makes
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
         from flows.digest import digest as digest_flow
 
         _ready(api)
-        with _api_gone(api):
+        # No flow-run heartbeat for the digest: it ends in seconds, and Prefect's sync flow
+        # engine waits for its heartbeat thread's next wake-up at exit (0.5-1 s of every run).
+        with _api_gone(api), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             result: dict[str, Any] = digest_flow(
                 db=str(paths.db),
                 sources=str(paths.sources),
