@@ -7,8 +7,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from flows.config import Paths
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +37,19 @@ def require_corpus(path: Path) -> Path:
     if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
         pytest.fail(message + "; CI always has it, so its absence is an error")
     pytest.skip(message)
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> Paths:
+    """A warehouse's paths in the test's own directory (nothing there yet)."""
+    from flows.config import Paths
+
+    return Paths(
+        sources=tmp_path / "s.yaml",
+        topics=tmp_path,
+        db=tmp_path / "w.duckdb",
+        reports=tmp_path / "r",
+    )
 
 
 @pytest.fixture(scope="session")

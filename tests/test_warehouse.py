@@ -75,16 +75,6 @@ def without_score(batch: Batch) -> Batch:
     return replace(batch, matches=(replace(batch.matches[0], score=None), *batch.matches[1:]))
 
 
-@pytest.fixture
-def paths(tmp_path: Path) -> Paths:
-    return Paths(
-        sources=tmp_path / "s.yaml",
-        topics=tmp_path,
-        db=tmp_path / "w.duckdb",
-        reports=tmp_path / "r",
-    )
-
-
 @contextmanager
 def held_lock(
     path: Path, seconds: float, *, read_only: bool = True

@@ -5,22 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
-
 from flows.config import Paths
 from tests.test_warehouse import article, tables
 from warehouse import batches, db, spool, store
 from warehouse.rows import Batch, FetchLogRow, RunRow
-
-
-@pytest.fixture
-def paths(tmp_path: Path) -> Paths:
-    return Paths(
-        sources=tmp_path / "s.yaml",
-        topics=tmp_path,
-        db=tmp_path / "w.duckdb",
-        reports=tmp_path / "r",
-    )
 
 
 def _row_groups(path: Path, table: str) -> list[int]:
