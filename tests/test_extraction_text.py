@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trafilatura
+import trafilatura.external
 from trafilatura.settings import Document
 
-from flows.collect.extraction import article_text
+from flows.collect import cascade
+from flows.collect.cascade import article_text
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 URL = "https://news.example/2024/03/12/story"
@@ -18,6 +21,9 @@ BARE = {
     "include_links": False, "include_formatting": False, "deduplicate": False,
     "favor_precision": False, "fast": False,
 }  # fmt: skip
+LONG_PARAGRAPH = " ".join(
+    f"Sentence {i} about the ferry timetable on the island, which changed again." for i in range(6)
+)
 PARAGRAPHS = "".join(f"<p>Paragraph {i} of a plain story about the harbour.</p>" for i in range(8))
 BUILT = {
     "short": b"<html><body><article><p>Two words.</p></article></body></html>",
@@ -27,6 +33,13 @@ BUILT = {
         b"<tr><td>Troon</td><td>9</td></tr></table>"
         + PARAGRAPHS.encode()
         + b"</article></body></html>"
+    ),
+    # a short article beside much other text: trafilatura retries in recall mode
+    "escalates": (
+        b"<html><body><article><p>The council met on Tuesday to discuss the harbour and its "
+        b"future plans for the summer season.</p></article><div class=sidebar>"
+        + b"".join(b"<p>%s</p>" % LONG_PARAGRAPH.encode() for _ in range(8))
+        + b"</div></body></html>"
     ),
     "div soup": (
         b"<html><body><nav><a href=/>Home</a><a href=/n>News</a></nav><div class=c>"
@@ -55,3 +68,98 @@ def test_the_comparison_is_not_between_empty_texts() -> None:
     texts = {name: article_text(trafilatura.load_html(html), URL) for name, html in cases()}
     assert texts.pop("no text") == ""
     assert all(texts.values()), texts
+
+
+def _readability_inputs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of the text of every page readability is run on, from now on."""
+    lengths: list[int] = []
+    run = trafilatura.external.try_readability
+
+    def spy(tree: Any) -> Any:
+        lengths.append(len(tree.text_content().strip()))
+        return run(tree)
+
+    monkeypatch.setattr(trafilatura.external, "try_readability", spy)
+    return lengths
+
+
+@pytest.mark.parametrize("name", ["en_news_article.html", "pl_news_article.html"])
+def test_readability_is_not_run_where_the_article_is_most_of_the_page(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lengths = _readability_inputs(monkeypatch)
+
+    text = article_text(trafilatura.load_html((PAGES / name).read_bytes()), URL)
+
+    assert text and lengths == [0]  # handed the empty page
+
+
+def test_readability_runs_where_it_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    lengths = _readability_inputs(monkeypatch)
+
+    text = article_text(trafilatura.load_html(BUILT["div soup"]), URL)
+
+    assert lengths and lengths[0] > 0
+    assert "Paragraph 7" in text  # readability's text: trafilatura's own keeps less of it
+
+
+def test_skipping_readability_where_it_wins_would_change_the_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the comparison with bare_extraction above guards against."""
+    monkeypatch.setattr(cascade, "readability_cannot_win", lambda *_: True)
+    expected = trafilatura.bare_extraction(BUILT["div soup"], url=URL, **BARE)
+    assert isinstance(expected, Document)
+
+    assert article_text(trafilatura.load_html(BUILT["div soup"]), URL) != expected.text
+
+
+def _page_measures(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of every html2txt page text the cascade computes, from now on."""
+    lengths: list[int] = []
+    run = cascade._html2txt
+
+    def spy(tree: Any, clean: bool = True) -> str:
+        text = run(tree, clean)
+        lengths.append(len(text))
+        return text
+
+    monkeypatch.setattr(cascade, "_html2txt", spy)
+    return lengths
+
+
+def test_a_short_text_on_a_long_page_is_measured_against_the_page(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    measured = _page_measures(monkeypatch)
+
+    text = article_text(trafilatura.load_html(BUILT["escalates"]), URL)
+
+    assert measured and "Sentence 5 about the ferry" in text  # the recall retry's text
+
+
+@pytest.mark.parametrize("name", ["en_news_article.html", "pl_news_article.html", "short"])
+def test_the_page_is_not_measured_where_the_text_is_a_fifth_of_its_bound(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    measured = _page_measures(monkeypatch)
+    html = BUILT[name] if name in BUILT else (PAGES / name).read_bytes()
+
+    assert article_text(trafilatura.load_html(html), URL)
+    assert measured == []
+
+
+def test_skipping_the_page_measure_where_it_counts_would_change_the_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cascade, "page_text_bound", lambda _tree: 0)
+    expected = trafilatura.bare_extraction(BUILT["escalates"], url=URL, **BARE)
+    assert isinstance(expected, Document)
+
+    assert article_text(trafilatura.load_html(BUILT["escalates"]), URL) != expected.text
+
+
+def test_the_page_text_bound_is_at_least_html2txts_length() -> None:
+    for _name, html in cases():
+        tree = trafilatura.load_html(html)
+        assert cascade.page_text_bound(tree) >= len(trafilatura.html2txt(tree))

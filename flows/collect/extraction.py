@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from copy import copy
 from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
@@ -17,10 +16,9 @@ from urllib.parse import urljoin, urlsplit
 import trafilatura
 import trafilatura.metadata as tm
 from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type information
-from trafilatura.core import trafilatura_sequence
-from trafilatura.settings import Document, Extractor
-from trafilatura.xml import xmltotxt
+from trafilatura.settings import Document
 
+from flows.collect.cascade import article_text
 from flows.collect.language import load_identifier
 from warehouse.records import Extracted
 
@@ -33,16 +31,6 @@ Page = tuple[str, bytes, str | None] | tuple[str, bytes, str | None, Metadata]
 ExtractFn = Callable[..., Extracted]  # called as fn(html, url, max_bytes=...[, metadata=...])
 Tree = Any  # lxml.html.HtmlElement: lxml ships no type information
 
-# Balanced mode. favor_precision drops text that follows an empty element (`text<div
-# class="ad"></div>more text`); fast=True skips the readability/justext fallbacks (recall
-# 0.904 -> 0.886 in trafilatura's benchmark) for ~25-35 % we do not need. Balanced mode's menu
-# dump on pages without an article is caught by _mostly_links. No dedup: a page's text must
-# not depend on what its worker saw before.
-_OPTIONS: dict[str, Any] = {
-    "comments": False, "tables": True, "images": False, "links": False, "formatting": False,
-    "dedup": False, "precision": False, "fast": False,
-}  # fmt: skip
-_EXTRACTOR = Extractor(output_format="python", **_OPTIONS)
 LANGID_MIN_CHARS = 40  # below this py3langid guesses
 # ~100 words: on the 181 real pages of bench/real_pages.py (8 languages) 300 characters
 # already gave the same answer as 2,000, and 2,000 cost 1.7 ms a page against 0.6 ms
@@ -98,23 +86,6 @@ def extract_page(
         canonical_url=_canonical(marks.canonicals, url),
         error=note,
     )
-
-
-def article_text(tree: Tree, url: str | None) -> str:
-    """The text trafilatura.bare_extraction(tree, url, **options) gives, without its copy.
-
-    Consumes `tree` (trafilatura prunes it). trafilatura_sequence is the cascade that
-    bare_extraction runs after copying a tree it is handed; bare_extraction's other steps do
-    nothing with our options but the empty-output check. tests/test_extraction_text.py
-    compares the two on every fixture page.
-    """
-    options = copy(_EXTRACTOR)  # a tenth of the cost of building one: its config is read once
-    options.url = url
-    options.source = url and url.encode("utf-8", "replace").decode("utf-8")  # as Extractor does
-    body, text, _comments_body, comments = trafilatura_sequence(tree, options, url)
-    if len(text) < options.min_output_size and len(comments) < options.min_output_comm_size:
-        return ""
-    return xmltotxt(body, options.formatting)
 
 
 def page_metadata(

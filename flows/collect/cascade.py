@@ -1,0 +1,144 @@
+"""The article's text by trafilatura's own cascade, without two measurements that cannot matter.
+
+trafilatura (balanced mode, fallbacks on) gives the same text here as bare_extraction; two of
+its steps are skipped on pages where their outcome is known in advance, from a bound that holds
+on every page (not a tuned threshold):
+
+**Readability.** After its own rules, trafilatura always runs a second extractor, readability,
+on a copy of the page, and keeps readability's text instead in three cases only
+(trafilatura.external._prefer_readability): (1) its own text is empty; (2) readability's text
+is more than twice as long; (3) its own text has no paragraph text, or more tables than
+paragraphs. Readability's text is drawn from the page's text nodes outside script, style and
+fencedframe (it drops those first), in page order, only rearranged into paragraphs; the only
+text it adds is "VIDEO" in a video iframe. So its whitespace-collapsed length is at most the
+page's whitespace-collapsed text without those elements, plus five characters per iframe. When
+that is at most twice the own text and neither (1) nor (3) holds, readability cannot win: it is
+handed an empty page (it returns nothing; trafilatura keeps its own text, as it would have).
+
+**The page measure of the recall escalation.** When the text is short (under 3,000 characters),
+trafilatura measures the whole page with html2txt (a cleaning pass and a text dump) and retries
+in recall mode if the text is under a fifth of it. html2txt's text keeps only text outside
+script, style, fencedframe, svg and template, and adds at most one word break at the start of
+each block element's text and tail; a text of W words and C other characters is W + C - 1 long
+collapsed. When a fifth of that bound is at most the text already extracted, the retry cannot
+happen, and html2txt's text, which the cascade only measures, is given as "".
+
+Everything else (the justext rescue, the baseline, the recall retry itself) runs unchanged. On
+the 181 real pages of bench/real_pages.py readability could not win on 87 (it replaced the text
+on 3 others), and 61 of 78 page measures were not needed (9 led to a retry); the two are about
+a fifth and a tenth of trafilatura's CPU per page. tests/test_extraction_text.py compares
+article_text's text with bare_extraction's on every fixture page, pages where readability wins
+and pages that escalate among them, and shows that each skip, forced, would change a text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from copy import copy
+from typing import Any
+
+import trafilatura.core
+import trafilatura.external
+from lxml import html as lxml_html  # type: ignore[import-untyped]  # no type information
+from trafilatura.baseline import _BLOCK_ELEMS, html2txt
+from trafilatura.core import ESCALATION_PAGE_SHARE, trafilatura_sequence
+from trafilatura.settings import Extractor
+from trafilatura.utils import trim
+from trafilatura.xml import xmltotxt
+
+Tree = Any  # lxml.html.HtmlElement: lxml ships no type information
+
+# Balanced mode. favor_precision drops text that follows an empty element (`text<div
+# class="ad"></div>more text`); fast=True skips the readability/justext fallbacks (recall
+# 0.904 -> 0.886 in trafilatura's benchmark) for ~25-35 % we do not need. Balanced mode's menu
+# dump on pages without an article is caught by extraction._mostly_links. No dedup: a page's
+# text must not depend on what its worker saw before.
+OPTIONS: dict[str, Any] = {
+    "comments": False, "tables": True, "images": False, "links": False, "formatting": False,
+    "dedup": False, "precision": False, "fast": False,
+}  # fmt: skip
+_EXTRACTOR = Extractor(output_format="python", **OPTIONS)
+_DROPPED_BY_READABILITY = ("script", "style", "fencedframe")  # its Document.summary's first step
+_VIDEO_TEXT = len("VIDEO")  # what its sanitize writes into a video iframe
+_DROPPED_BY_HTML2TXT = ("script", "style", "fencedframe", "svg", "template")  # BASIC_CLEAN_XPATH's
+_SPACED = tuple(_BLOCK_ELEMS)  # html2txt's block elements
+_Compare = Callable[[Tree, Tree, Any, str, Extractor], tuple[Any, str]]
+_compare: _Compare = trafilatura.external.compare_extraction
+_html2txt: Callable[..., str] = html2txt
+_CORE: Any = trafilatura.core  # the cascade's module, where it looks both functions up
+
+
+def article_text(tree: Tree, url: str | None) -> str:
+    """The text trafilatura.bare_extraction(tree, url, **options) gives, without its copy.
+
+    Consumes `tree` (trafilatura prunes it). trafilatura_sequence is the cascade that
+    bare_extraction runs after copying a tree it is handed; bare_extraction's other steps do
+    nothing with our options but the empty-output check.
+    """
+    options = copy(_EXTRACTOR)  # a tenth of the cost of building one: its config is read once
+    options.url = url
+    options.source = url and url.encode("utf-8", "replace").decode("utf-8")  # as Extractor does
+    # Swapped for this call only, so trafilatura called directly (the benchmark's plain floor)
+    # runs unchanged; a call in another thread meanwhile would give the same text either way.
+    steps = _Steps()
+    _CORE.compare_extraction, _CORE.html2txt = steps.compare, steps.page_text
+    try:
+        body, text, _comments_body, comments = trafilatura_sequence(tree, options, url)
+    finally:
+        _CORE.compare_extraction, _CORE.html2txt = _compare, _html2txt
+    if len(text) < options.min_output_size and len(comments) < options.min_output_comm_size:
+        return ""
+    return xmltotxt(body, options.formatting)
+
+
+class _Steps:
+    """One page's compare_extraction and html2txt, each skipping what cannot matter."""
+
+    def __init__(self) -> None:
+        self.kept = 0  # length of the text the balanced comparison kept: never shrinks after
+
+    def compare(
+        self, cleaned_tree: Tree, raw_tree: Tree, body: Any, text: str, options: Extractor
+    ) -> tuple[Any, str]:
+        balanced = options.focus == "balanced"  # not the recall retry's comparison
+        if balanced and readability_cannot_win(raw_tree, body, text):
+            raw_tree = lxml_html.document_fromstring("<html><body></body></html>")
+        body, text = _compare(cleaned_tree, raw_tree, body, text, options)
+        if balanced:
+            self.kept = len(text)
+        return body, text
+
+    def page_text(self, tree: Tree, clean: bool = True) -> str:
+        if clean and self.kept and ESCALATION_PAGE_SHARE * page_text_bound(tree) <= self.kept:
+            return ""  # measured only: `kept < share * len(page text)` is false either way
+        return _html2txt(tree, clean)
+
+
+def readability_cannot_win(raw_tree: Tree, body: Any, text: str) -> bool:
+    """True when none of readability's three cases (module docstring) can hold for this page.
+
+    `raw_tree` is readability's own copy of the page: its script, style and fencedframe
+    elements are dropped here, as readability would drop them first.
+    """
+    if not text or not body.xpath(".//p//text()"):
+        return False
+    if len(body.findall(".//table")) > len(body.findall(".//p")):
+        return False
+    for element in list(raw_tree.iter(*_DROPPED_BY_READABILITY)):
+        element.drop_tree()
+    iframes = sum(1 for _ in raw_tree.iter("iframe"))
+    return len(trim(raw_tree.text_content())) + _VIDEO_TEXT * iframes <= 2 * len(text)
+
+
+def page_text_bound(tree: Tree) -> int:
+    """At least len(trafilatura.html2txt(tree)) (module docstring); ~a tenth of its cost."""
+    body = tree.find(".//body")
+    if body is None:
+        body = tree
+    words = body.text_content().split()
+    most = len(words) + sum(map(len, words))
+    for element in body.iter(*_DROPPED_BY_HTML2TXT):
+        if element.text:  # its words go; neighbours it split may join: at most two fewer breaks
+            dropped = element.text.split()
+            most -= len(dropped) + sum(map(len, dropped)) - 2
+    return most + 2 * sum(1 for _ in body.iter(*_SPACED))
