@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 import trafilatura
 import trafilatura.external
+import trafilatura.utils
+from lxml import etree
+from lxml import html as lxml_html
 from trafilatura.settings import Document
 
 from flows.collect import cascade
@@ -163,3 +166,22 @@ def test_the_page_text_bound_is_at_least_html2txts_length() -> None:
     for _name, html in cases():
         tree = trafilatura.load_html(html)
         assert cascade.page_text_bound(tree) >= len(trafilatura.html2txt(tree))
+
+
+@pytest.mark.parametrize(("name", "html"), cases(), ids=[name for name, _ in cases()])
+def test_load_page_parses_as_trafilatura_does(name: str, html: bytes) -> None:
+    ours, theirs = cascade.load_page(html, 10**7), trafilatura.load_html(html)
+
+    assert etree.tostring(ours) == etree.tostring(theirs)
+    assert article_text(ours, URL) == article_text(theirs, URL)
+
+
+def test_load_page_builds_no_form_classes_and_leaves_trafilaturas_parser_alone() -> None:
+    html = b"<html><body><form><input name=q><label>Find</label></form><p>Text.</p></body></html>"
+    parser = trafilatura.utils.HTML_PARSER
+
+    tree = cascade.load_page(html, 10**6)
+
+    assert {type(e) for e in tree.iter("form", "input", "label", "p")} == {lxml_html.HtmlElement}
+    assert trafilatura.utils.HTML_PARSER is parser
+    assert type(trafilatura.load_html(html).find(".//form")) is lxml_html.FormElement

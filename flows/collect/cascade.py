@@ -1,8 +1,16 @@
-"""The article's text by trafilatura's own cascade, without two measurements that cannot matter.
+"""trafilatura's parse and cascade for less CPU: the same tree, the same text.
 
-trafilatura (balanced mode, fallbacks on) gives the same text here as bare_extraction; two of
-its steps are skipped on pages where their outcome is known in advance, from a bound that holds
-on every page (not a tuned threshold):
+**The parse.** lxml.html's parser picks each element's Python class (form, input, select,
+textarea and label elements have their own) in a Python method, called every time Python
+touches an element anew: on real pages half a million times for 181 pages, a tenth of the
+extraction's CPU. `load_page` parses with trafilatura's own load_html and parser options, but
+with lxml's C-level class lookup: every element an HtmlElement. The subclasses only add form
+accessors (.value, .fields, .form), which neither trafilatura, justext, htmldate nor this
+project use.
+
+**The cascade.** trafilatura (balanced mode, fallbacks on) gives the same text here as
+bare_extraction; two of its steps are skipped on pages where their outcome is known in advance,
+from a bound that holds on every page (not a tuned threshold):
 
 **Readability.** After its own rules, trafilatura always runs a second extractor, readability,
 on a copy of the page, and keeps readability's text instead in three cases only
@@ -25,8 +33,8 @@ happen, and html2txt's text, which the cascade only measures, is given as "".
 
 Everything else (the justext rescue, the baseline, the recall retry itself) runs unchanged. On
 the 181 real pages of bench/real_pages.py readability could not win on 87 (it replaced the text
-on 3 others), and 61 of 78 page measures were not needed (9 led to a retry); the two are about
-a fifth and a tenth of trafilatura's CPU per page. tests/test_extraction_text.py compares
+on 3 others), and 61 of 78 page measures were not needed (9 led to a retry): each skip saves
+~4-5 % of the extraction's CPU. tests/test_extraction_text.py compares
 article_text's text with bare_extraction's on every fixture page, pages where readability wins
 and pages that escalate among them, and shows that each skip, forced, would change a text.
 """
@@ -39,7 +47,9 @@ from typing import Any
 
 import trafilatura.core
 import trafilatura.external
-from lxml import html as lxml_html  # type: ignore[import-untyped]  # no type information
+import trafilatura.utils
+from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type information
+from lxml import html as lxml_html
 from trafilatura.baseline import _BLOCK_ELEMS, html2txt
 from trafilatura.core import ESCALATION_PAGE_SHARE, trafilatura_sequence
 from trafilatura.settings import Extractor
@@ -66,6 +76,34 @@ _Compare = Callable[[Tree, Tree, Any, str, Extractor], tuple[Any, str]]
 _compare: _Compare = trafilatura.external.compare_extraction
 _html2txt: Callable[..., str] = html2txt
 _CORE: Any = trafilatura.core  # the cascade's module, where it looks both functions up
+_UTILS: Any = trafilatura.utils  # load_html's module, where it looks its parser up
+_TRAFILATURAS_PARSER = _UTILS.HTML_PARSER
+_PARSER = lxml_html.HTMLParser(  # trafilatura.utils.HTML_PARSER's options
+    collect_ids=False,
+    default_doctype=False,
+    encoding="utf-8",
+    remove_comments=True,
+    remove_pis=True,
+)
+_PARSER.set_element_class_lookup(
+    etree.ElementDefaultClassLookup(
+        element=lxml_html.HtmlElement,
+        comment=lxml_html.HtmlComment,
+        pi=lxml_html.HtmlProcessingInstruction,
+    )
+)
+
+
+def load_page(html: bytes, max_bytes: int) -> Tree | None:
+    """trafilatura.load_html(html, max_bytes), every element an HtmlElement (module docstring).
+
+    Copies of the tree keep its parser, so trafilatura's copies of it do too.
+    """
+    _UTILS.HTML_PARSER = _PARSER  # for this call only: trafilatura called directly is unchanged
+    try:
+        return trafilatura.utils.load_html(html, max_bytes)
+    finally:
+        _UTILS.HTML_PARSER = _TRAFILATURAS_PARSER
 
 
 def article_text(tree: Tree, url: str | None) -> str:

@@ -13,12 +13,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
-import trafilatura
 import trafilatura.metadata as tm
 from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type information
 from trafilatura.settings import Document
 
-from flows.collect.cascade import article_text
+from flows.collect.cascade import article_text, load_page
 from flows.collect.language import load_identifier
 from warehouse.records import Extracted
 
@@ -60,7 +59,7 @@ def extract_page(
         html = cut
     empty = "too_large" if note else "empty"
     # max_size also bounds what trafilatura would decompress from a gzip/brotli body
-    tree = trafilatura.load_html(html, max_bytes) if html.strip() else None
+    tree = load_page(html, max_bytes) if html.strip() else None
     if tree is None:
         return Extracted(status=empty, error=_join(note, "not an HTML document"))
     # Everything read from the page before article_text consumes the tree (parsed once,
