@@ -552,6 +552,30 @@ def test_tls_names_the_host_while_dialling_the_checked_address(
     assert b"secure.example" in hello[0]  # ... and asked for secure.example's certificate (SNI)
 
 
+def test_kept_alive_connections_are_reused_and_one_the_server_closed_is_replaced(
+    raw: Callable[[Handler], RawServer],
+) -> None:
+    def two_then_hang_up(conn: socket.socket, stop: threading.Event) -> None:
+        for n in (1, 2):  # kept alive (no "Connection: close"), then closed while idle
+            read_head(conn)
+            body = f"answer {n}".encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    server = raw(two_then_hang_up)
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(settings()) as fetcher:
+            results = []
+            for _ in range(3):
+                results.append(await fetcher.fetch(server.url(), max_bytes=1000))
+                await asyncio.sleep(0.1)  # the server's hang-up arrives while the pool idles
+            return results
+
+    results = asyncio.run(go())
+    assert [r.body for r in results] == [b"answer 1", b"answer 2", b"answer 1"]
+    assert server.accepted == 2  # two answers on the first connection, the third on a new one
+
+
 @pytest.mark.parametrize("answer_", [None, []])
 def test_unresolvable_host_is_a_dns_error(answer_: list[str] | None) -> None:
     table = {} if answer_ is None else {"nowhere.example": answer_}
