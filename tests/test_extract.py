@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import re
@@ -446,6 +447,69 @@ def test_pool_serves_several_threads_at_once() -> None:
     assert a.pop("a-exit").status == "crashed" and b.pop("b-hang").status == "timeout"
     assert len(a) == len(b) == 4
     assert all(r.status == "ok" for r in (*a.values(), *b.values()))
+
+
+def test_pages_extracted_from_the_event_loop_survive_hung_crashed_and_failing_pages() -> None:
+    en = page("en_news_article.html")
+    settings = ExtractSettings(workers=2, page_timeout_seconds=2.0)
+    keys = ("hang", "exit", "raise", "en", "en-again")
+    marks = {"hang": faults.HANG, "exit": faults.EXIT, "raise": faults.RAISE}
+
+    async def run(pool: ExtractionPool) -> dict[str, Extracted]:
+        got = await asyncio.gather(*(pool.extract((k, marks.get(k, b"") + en, None)) for k in keys))
+        return dict(zip(keys, got, strict=True))
+
+    with ExtractionPool(settings, function=faults.faulty_extract, window=2) as pool:
+        results = asyncio.run(run(pool))
+    assert results["hang"].status == "timeout"
+    assert results["exit"] == Extracted(status="crashed", error="worker died: exit code 1")
+    assert results["raise"] == Extracted(status="error", error="ValueError: this page is cursed")
+    assert results["en"].status == results["en-again"].status == "ok"
+    assert results["en"].text and results["en"].signed
+
+
+def test_a_broken_pool_is_replaced_for_pages_extracted_from_the_event_loop() -> None:
+    settings = ExtractSettings(workers=1, page_timeout_seconds=5.0)
+
+    async def run(pool: ExtractionPool) -> list[Extracted]:
+        before = await pool.extract(("before", b"", None))
+        poison = await pool.extract(("poison", faults.DiesOnArrival(), None))
+        after = await pool.extract(("after", b"", None))
+        return [before, poison, after]
+
+    with ExtractionPool(settings, function=faults.report_pid) as pool:
+        first = pool._generation
+        before, poison, after = asyncio.run(run(pool))
+        generations = pool._generation - first
+    assert before.status == after.status == "ok"
+    assert poison == Extracted(status="crashed", error="the worker pool broke twice with this page")
+    assert generations == 2  # broken once with the page, once more on its retry
+
+
+def test_a_page_extracted_from_the_event_loop_moves_to_the_pool_that_replaced_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pool = ExtractionPool(ExtractSettings(workers=1))
+    monkeypatch.setattr("flows.collect.workers.POLL_SECONDS", 0.05)
+    pool._entered = True  # no workers: _submit is replaced
+
+    def submit(item: Page) -> tuple[Future[Extracted], int]:
+        future: Future[Extracted] = Future()
+        if pool._generation == 0:  # this pool never answers: another caller replaces it
+            threading.Timer(0.1, setattr, (pool, "_generation", 1)).start()
+        else:
+            future.set_result(Extracted(status="ok", text=item[0]))
+        return future, pool._generation
+
+    monkeypatch.setattr(pool, "_submit_locked", submit)
+    result = asyncio.run(pool.extract(("a", b"", None)))
+    assert result == Extracted(status="ok", text="a")
+
+
+def test_pool_outside_with_block_is_refused_from_the_event_loop() -> None:
+    pool = ExtractionPool(ExtractSettings(workers=1))
+    with pytest.raises(RuntimeError, match="outside its `with` block"):
+        asyncio.run(pool.extract(("k", b"<p>x</p>", None)))
 
 
 def test_pool_defaults_to_one_worker_per_core() -> None:

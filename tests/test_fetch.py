@@ -14,13 +14,16 @@ import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
+import httpcore
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from flows.collect.fetch import Fetcher, Resolver
+from flows.collect.transport import GuardedBackend, system_resolver
 from flows.config import FetchSettings
 from warehouse.records import FetchResult
 
@@ -550,6 +553,68 @@ def test_tls_names_the_host_while_dialling_the_checked_address(
     assert result.status == "tls_error"
     assert server.accepted == 1  # dialled 127.0.0.1 ...
     assert b"secure.example" in hello[0]  # ... and asked for secure.example's certificate (SNI)
+
+
+def test_kept_alive_connections_are_reused_and_one_the_server_closed_is_replaced(
+    raw: Callable[[Handler], RawServer],
+) -> None:
+    def two_then_hang_up(conn: socket.socket, stop: threading.Event) -> None:
+        for n in (1, 2):  # kept alive (no "Connection: close"), then closed while idle
+            read_head(conn)
+            body = f"answer {n}".encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+    server = raw(two_then_hang_up)
+
+    async def go() -> list[FetchResult]:
+        async with Fetcher(settings()) as fetcher:
+            results = []
+            for _ in range(3):
+                results.append(await fetcher.fetch(server.url(), max_bytes=1000))
+                await asyncio.sleep(0.1)  # the server's hang-up arrives while the pool idles
+            return results
+
+    results = asyncio.run(go())
+    assert [r.body for r in results] == [b"answer 1", b"answer 2", b"answer 1"]
+    assert server.accepted == 2  # two answers on the first connection, the third on a new one
+
+
+def test_https_through_the_guarded_backend_keeps_its_connection_alive(tmp_path: Path) -> None:
+    from tests.test_mail import _certificate  # a self-signed certificate for 127.0.0.1
+
+    server_tls, client_tls = _certificate(tmp_path)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    served: list[int] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with server_tls.wrap_socket(conn, server_side=True) as tls:
+            for n in (1, 2):
+                read_head(tls)  # type: ignore[arg-type]  # an SSLSocket is a socket
+                body = f"secret {n}".encode()
+                tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                served.append(n)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    backend = GuardedBackend(settings().private_allowlist(), system_resolver)
+
+    async def go() -> list[bytes]:
+        async with httpcore.AsyncConnectionPool(
+            ssl_context=client_tls, network_backend=backend
+        ) as pool:
+            url = f"https://127.0.0.1:{port}/"
+            return [(await pool.request("GET", url)).content for _ in range(2)]
+
+    try:
+        assert asyncio.run(go()) == [b"secret 1", b"secret 2"]  # both on one TLS connection
+    finally:
+        listener.close()
+        thread.join(timeout=5)
+    assert served == [1, 2]
 
 
 @pytest.mark.parametrize("answer_", [None, []])

@@ -98,3 +98,16 @@ def test_the_bands_minimise_missed_and_needless_candidates_at_the_threshold() ->
         (b, r) for b in range(1, stories.NUM_PERM + 1) for r in range(1, stories.NUM_PERM // b + 1)
     ]
     assert min(options, key=lambda br: error(*br)) == (stories.BANDS, stories.ROWS)
+
+
+def test_overlap_is_the_minhash_estimate_from_the_share_of_equal_values() -> None:
+    rng = np.random.default_rng(7)
+    for shared in (0, 37, 100, 128):
+        hashes = rng.integers(0, 2**32, (2, stories.NUM_PERM)).tolist()
+        hashes[1][:shared] = hashes[0][:shared]
+        a = Signature("a", "a", 400, tuple(hashes[0]))
+        b = Signature("b", "b", 250, tuple(hashes[1]))
+        jaccard = float(np.mean(np.array(a.hashes) == np.array(b.hashes)))
+        assert jaccard == shared / stories.NUM_PERM
+        expected = jaccard * (400 + 250) / (1 + jaccard) / 250
+        assert stories.overlap(a, b) == expected

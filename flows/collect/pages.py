@@ -22,6 +22,7 @@ from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from flows.collect import stories
 from flows.collect.articles import build_article, needs_page_metadata, story_id
@@ -145,7 +146,9 @@ async def collect(
                     got = await fetch_and_extract(
                         fetcher,
                         pool,
-                        batch,
+                        # quoted: Prefect would otherwise walk the batch's entries three times
+                        # looking for futures to wait on (~20 ms of CPU per batch of 100)
+                        quote(batch),  # unquoted before the call
                         settings.fetch,
                         i * size + 1,
                         i * size + len(batch),

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
@@ -69,20 +69,20 @@ class ExtractionPool:
         self._pool: ProcessPool | None = None
         self._generation = 0  # which pool a future belongs to: a broken pool is replaced
         self._lock = threading.Lock()
-        self._waiters: ThreadPoolExecutor | None = None
+        self._entered = False
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     def __enter__(self) -> ExtractionPool:
         with self._lock:
             self._start()
-        # `extract`'s pages wait in these threads, never in the event loop; as many as the
-        # window, so that the workers always have the next page queued
-        self._waiters = ThreadPoolExecutor(self.window, thread_name_prefix="extract")
+        # `extract`'s pages: at most a window of them scheduled at once, so that the workers
+        # always have the next page queued; made when first needed, in the caller's loop
+        self._slots = None
+        self._entered = True
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._waiters is not None:
-            self._waiters.shutdown(cancel_futures=True)
-            self._waiters = None
+        self._entered = False
         if self.close_in_background:  # not a daemon: the interpreter waits for it at exit
             threading.Thread(target=self._stop_locked, name="extraction-pool-stop").start()
         else:
@@ -93,12 +93,46 @@ class ExtractionPool:
             self._stop()
 
     async def extract(self, page: Page) -> Extracted:
-        """One page, as soon as a worker is free; several coroutines may call this at once."""
-        if self._waiters is None:
+        """One page, as soon as a worker is free; several coroutines may call this at once.
+
+        The page's future is awaited in the event loop itself (pebble completes it from its
+        own thread): no thread per page. Otherwise as `extract_many` for one page: a page whose
+        pool was replaced meanwhile is run again in the new one, a page in flight when its pool
+        broke is tried once more, then it is "crashed".
+        """
+        if not self._entered:
             raise RuntimeError("ExtractionPool is used outside its `with` block")
         loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(self._waiters, self.extract_many, [page])
-        return results[page[0]]
+        if self._slots is None or self._slots[0] is not loop:  # a semaphore serves one loop
+            self._slots = (loop, asyncio.Semaphore(self.window))
+        tried = False
+        async with self._slots[1]:
+            while True:
+                if self._lock.acquire(blocking=False):  # free unless a pool is being replaced
+                    try:
+                        future, generation = self._submit_locked(page)
+                    finally:
+                        self._lock.release()
+                else:
+                    future, generation = await loop.run_in_executor(None, self._submit, page)
+                waiting = asyncio.wrap_future(future)
+                waiting.add_done_callback(_retrieved)  # read from `future`, or never (stale)
+                while generation == self._generation and not waiting.done():
+                    await asyncio.wait((waiting,), timeout=POLL_SECONDS)
+                if not waiting.done():
+                    continue  # another caller replaced the pool: not this page's fault
+                outcome = self._outcome(future)
+                if outcome is not None:
+                    return outcome
+                if generation != self._generation:
+                    continue  # its pool broke, but another caller replaced it already
+                await loop.run_in_executor(None, self._restart, generation)  # it blocks
+                # no telling which page broke the pool, so twice is enough
+                if tried:
+                    return Extracted(
+                        status="crashed", error="the worker pool broke twice with this page"
+                    )
+                tried = True
 
     def extract_many(self, pages: Iterable[Page]) -> dict[str, Extracted]:
         """(key, html, url) -> {key: Extracted}; every key gets a result, in any order."""
@@ -138,17 +172,20 @@ class ExtractionPool:
                 self._restart(broken)
 
     def _submit(self, page: Page) -> tuple[Future[Extracted], int]:
+        with self._lock:
+            return self._submit_locked(page)
+
+    def _submit_locked(self, page: Page) -> tuple[Future[Extracted], int]:
         html, url = page[1], page[2]
         metadata = page[3] if len(page) > 3 else True
-        with self._lock:
-            if self._pool is None:
-                raise RuntimeError("ExtractionPool is used outside its `with` block")
-            future: Future[Extracted] = self._pool.schedule(
-                _run,
-                args=(self.function, html, url, self.max_bytes, metadata),
-                timeout=self.timeout,
-            )
-            return future, self._generation
+        if self._pool is None:
+            raise RuntimeError("ExtractionPool is used outside its `with` block")
+        future: Future[Extracted] = self._pool.schedule(
+            _run,
+            args=(self.function, html, url, self.max_bytes, metadata),
+            timeout=self.timeout,
+        )
+        return future, self._generation
 
     def _outcome(self, future: Future[Extracted]) -> Extracted | None:
         """The page's result, or None when the pool itself broke."""
@@ -250,6 +287,12 @@ def forkserver() -> multiprocessing.context.ForkServerContext:
     context.set_forkserver_preload(["flows.collect.extraction_server"])
     multiprocessing.forkserver.ensure_running()
     return context
+
+
+def _retrieved(future: asyncio.Future[Extracted]) -> None:
+    """Mark the exception as read: asyncio would log an unread one as an error."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _next(retry: list[Page], todo: Iterator[Page]) -> Page | None:
