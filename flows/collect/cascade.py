@@ -19,7 +19,7 @@ is more than twice as long; (3) its own text has no paragraph text, or more tabl
 paragraphs. Readability's text is drawn from the page's text nodes outside script, style and
 fencedframe (it drops those first), in page order, only rearranged into paragraphs; the only
 text it adds is "VIDEO" in a video iframe. So its whitespace-collapsed length is at most the
-page's whitespace-collapsed text without those elements, plus five characters per iframe. When
+page's whitespace-collapsed text without those elements, plus six characters per iframe. When
 that is at most twice the own text and neither (1) nor (3) holds, readability cannot win: it is
 handed an empty page (it returns nothing; trafilatura keeps its own text, as it would have).
 
@@ -69,7 +69,7 @@ OPTIONS: dict[str, Any] = {
 }  # fmt: skip
 _EXTRACTOR = Extractor(output_format="python", **OPTIONS)
 _DROPPED_BY_READABILITY = ("script", "style", "fencedframe")  # its Document.summary's first step
-_VIDEO_TEXT = len("VIDEO")  # what its sanitize writes into a video iframe
+_VIDEO_TEXT = len(" VIDEO")  # what its sanitize writes into a video iframe, and a word break
 _DROPPED_BY_HTML2TXT = ("script", "style", "fencedframe", "svg", "template")  # BASIC_CLEAN_XPATH's
 _SPACED = tuple(_BLOCK_ELEMS)  # html2txt's block elements
 _Compare = Callable[[Tree, Tree, Any, str, Extractor], tuple[Any, str]]
