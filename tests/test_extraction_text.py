@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from copy import copy
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,21 @@ def test_skipping_the_page_measure_where_it_counts_would_change_the_text(
     assert isinstance(expected, Document)
 
     assert article_text(trafilatura.load_html(BUILT["escalates"]), URL) != expected.text
+
+
+VIDEOS = (
+    b"<html><body><div class=article><p>Watch:</p><iframe src='https://www.youtube.com/embed/x'>"
+    b"</iframe><iframe src='https://vimeo.com/1'></iframe><p>and more.</p></div></body></html>"
+)
+
+
+def test_the_readability_bound_is_at_least_readabilitys_length() -> None:
+    for html in [html for _name, html in cases()] + [VIDEOS]:
+        tree = trafilatura.load_html(html)
+        found = trafilatura.external.try_readability(copy(tree))
+        length = len(" ".join(etree.tostring(found, method="text", encoding=str).split()))
+
+        assert cascade.readability_text_bound(tree) >= length > 0 or html == BUILT["no text"]
 
 
 def test_the_page_text_bound_is_at_least_html2txts_length() -> None:

@@ -162,10 +162,18 @@ def readability_cannot_win(raw_tree: Tree, body: Any, text: str) -> bool:
         return False
     if len(body.findall(".//table")) > len(body.findall(".//p")):
         return False
+    return readability_text_bound(raw_tree) <= 2 * len(text)
+
+
+def readability_text_bound(raw_tree: Tree) -> int:
+    """At least the length of readability's text of `raw_tree` (module docstring).
+
+    Drops the tree's script, style and fencedframe elements, as readability would first.
+    """
     for element in list(raw_tree.iter(*_DROPPED_BY_READABILITY)):
         element.drop_tree()
     iframes = sum(1 for _ in raw_tree.iter("iframe"))
-    return len(trim(raw_tree.text_content())) + _VIDEO_TEXT * iframes <= 2 * len(text)
+    return len(trim(raw_tree.text_content())) + _VIDEO_TEXT * iframes
 
 
 def page_text_bound(tree: Tree) -> int:
