@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from pathlib import Path
 
 import py3langid
@@ -37,11 +38,22 @@ def test_the_copy_gives_py3langid_s_answers(tmp_path: Path, packaged: object) ->
     assert not list(tmp_path.glob("*.part"))  # no half-written file left
 
 
+def test_the_state_tables_are_arrays_with_the_same_scores(tmp_path: Path, packaged: object) -> None:
+    """Typed arrays instead of lists of ints (~7.5 MB a worker): the same scores, every label."""
+    for identifier in (language.load_identifier(tmp_path), language.load_identifier(tmp_path)):
+        assert isinstance(identifier.tk_output, array)
+        assert isinstance(identifier._rowbase, array)
+        assert list(identifier.tk_output) == list(packaged.tk_output)  # type: ignore[attr-defined]
+        for sentence in SENTENCES:
+            assert identifier.rank(sentence) == packaged.rank(sentence)  # type: ignore[attr-defined]
+
+
 def test_a_damaged_copy_is_replaced(tmp_path: Path) -> None:
     copy = language.cached_model_path(tmp_path)
     copy.write_bytes(b"PK\x03\x04 not a model")
     identifier = language.load_identifier(tmp_path)  # the packaged model answers
     assert identifier.classify(SENTENCES[1])[0] == "pl"
+    assert isinstance(identifier.tk_output, array)  # compacted on this path too
     assert not copy.exists()  # removed: the next load writes it again
     language.load_identifier(tmp_path)
     assert copy.stat().st_size > 1_000_000

@@ -7,6 +7,10 @@ cache directory; later ones read it in a few hundredths of a second. The identif
 py3langid's own class over the same arrays, so it gives the same answers (tests compare the
 two). Without a writable cache directory the packaged model is read as before.
 
+Either way the DFA's two per-state tables (104,583 entries each) are kept as typed arrays, not
+py3langid's lists of Python ints: ~7.5 MB less in every worker, and the walk is no slower
+(measured 0.19 against 0.23-0.31 ms per 600-character sample).
+
 Imported by the extraction workers only: keep it free of prefect, httpx and duckdb.
 """
 
@@ -17,6 +21,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from array import array
 from importlib import metadata
 from pathlib import Path
 
@@ -49,10 +54,23 @@ def load_identifier(directory: Path | None = None) -> langid.LanguageIdentifier:
     path = _uncompressed(directory or cache_dir())
     if path is not None:
         try:
-            return _from_npz(path)
+            return _compact(_from_npz(path))
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # a damaged copy
             path.unlink(missing_ok=True)  # the next worker writes it again
-    return langid.LanguageIdentifier.from_model_file(packaged_model())
+    return _compact(langid.LanguageIdentifier.from_model_file(packaged_model()))
+
+
+def _compact(identifier: langid.LanguageIdentifier) -> langid.LanguageIdentifier:
+    """The state -> feature and state -> row-offset tables as arrays instead of lists of ints.
+
+    py3langid's walk only indexes them (`visit_counts`); `_rowbase` is its own precomputed
+    `[row << 8 for row in tk_row]`, left alone if a release names it differently.
+    """
+    identifier.tk_output = array("i", identifier.tk_output)
+    rowbase = getattr(identifier, "_rowbase", None)
+    if isinstance(rowbase, list):
+        identifier._rowbase = array("I", rowbase)
+    return identifier
 
 
 def _from_npz(path: Path) -> langid.LanguageIdentifier:
