@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from array import array
 from pathlib import Path
 
+import numpy as np
 import py3langid
 import pytest
 
@@ -37,11 +39,26 @@ def test_the_copy_gives_py3langid_s_answers(tmp_path: Path, packaged: object) ->
     assert not list(tmp_path.glob("*.part"))  # no half-written file left
 
 
+def test_the_copy_is_mapped_with_the_same_scores(tmp_path: Path, packaged: object) -> None:
+    """The copy's tables mapped, not read, and no lists of ints: the same scores, every label."""
+    language.load_identifier(tmp_path)  # writes the copy
+    for identifier in (language.load_identifier(tmp_path), language.load_identifier(tmp_path)):
+        assert isinstance(identifier.tk_nextmove, memoryview)
+        assert identifier.tk_nextmove.readonly  # the file's pages, not a copy
+        assert not identifier.nb_ptc.flags.writeable
+        assert isinstance(identifier.tk_output, memoryview)
+        assert isinstance(identifier._rowbase, array)
+        assert list(identifier.tk_output) == list(packaged.tk_output)  # type: ignore[attr-defined]
+        for sentence in SENTENCES:
+            assert identifier.rank(sentence) == packaged.rank(sentence)  # type: ignore[attr-defined]
+
+
 def test_a_damaged_copy_is_replaced(tmp_path: Path) -> None:
     copy = language.cached_model_path(tmp_path)
     copy.write_bytes(b"PK\x03\x04 not a model")
     identifier = language.load_identifier(tmp_path)  # the packaged model answers
     assert identifier.classify(SENTENCES[1])[0] == "pl"
+    assert isinstance(identifier.tk_output, array)  # compacted on this path too
     assert not copy.exists()  # removed: the next load writes it again
     language.load_identifier(tmp_path)
     assert copy.stat().st_size > 1_000_000
@@ -52,3 +69,15 @@ def test_an_unwritable_cache_falls_back_to_the_packaged_model(tmp_path: Path) ->
     blocked.write_text("not a directory")
     identifier = language.load_identifier(blocked / "cache")
     assert identifier.classify(SENTENCES[2])[0] == "de"
+
+
+def test_a_compressed_copy_is_not_mapped_but_replaced(tmp_path: Path) -> None:
+    """A zip whose arrays are compressed cannot be mapped: treated as damaged, rewritten."""
+    copy = language.cached_model_path(tmp_path)
+    np.savez_compressed(copy.with_suffix(".tmp.npz"), ptc=np.zeros((2, 2), dtype=np.float16))
+    copy.with_suffix(".tmp.npz").replace(copy)
+    identifier = language.load_identifier(tmp_path)
+    assert identifier.classify(SENTENCES[3])[0] == "fr"
+    assert not copy.exists()
+    assert language.load_identifier(tmp_path).classify(SENTENCES[3])[0] == "fr"
+    assert copy.stat().st_size > 1_000_000
