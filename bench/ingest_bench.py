@@ -186,7 +186,7 @@ class _Trace:
                 "sum_thread_cpu_s": round(sum(c[2] for c in calls), 3),
             }
         fetch = self.spans.get("page_fetch", [])
-        extract = self.spans.get("extract_many", [])
+        extract = self.spans.get("extract_many", []) + self.spans.get("extract", [])
         collect = self.spans.get("_collect", [])
         overlap = {}
         if collect:
@@ -276,6 +276,7 @@ def traced_main(argv: list[str]) -> None:
         (fx.ExtractionPool, "__enter__"),
         (fx.ExtractionPool, "__exit__"),
         (fx.ExtractionPool, "extract_many"),
+        (fx.ExtractionPool, "extract"),  # one page, awaited in the event loop: the ingest's way
     ]:
         if trace.wrap(owner, attr):
             wrapped.append(f"{getattr(owner, '__name__', owner)}.{attr}")
