@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from copy import copy
 from pathlib import Path
 from typing import Any
@@ -201,3 +202,26 @@ def test_load_page_builds_no_form_classes_and_leaves_trafilaturas_parser_alone()
     assert {type(e) for e in tree.iter("form", "input", "label", "p")} == {lxml_html.HtmlElement}
     assert trafilatura.utils.HTML_PARSER is parser
     assert type(trafilatura.load_html(html).find(".//form")) is lxml_html.FormElement
+
+
+def test_threads_extracting_at_once_get_trafilaturas_texts() -> None:
+    """The skips hold per thread: one thread's page never decides another's (nor a direct
+    trafilatura call's) step."""
+    pages = [BUILT["escalates"], (PAGES / "en_news_article.html").read_bytes(), BUILT["div soup"]]
+    expected = []
+    for html in pages:
+        bare = trafilatura.bare_extraction(html, url=URL, **BARE)
+        assert isinstance(bare, Document)
+        expected.append(bare.text)
+
+    def ours(i: int) -> bool:
+        html = pages[i % len(pages)]
+        return article_text(cascade.load_page(html, 10**7), URL) == expected[i % len(pages)]
+
+    def theirs(i: int) -> bool:
+        bare = trafilatura.bare_extraction(pages[i % len(pages)], url=URL, **BARE)
+        return isinstance(bare, Document) and bare.text == expected[i % len(pages)]
+
+    with ThreadPoolExecutor(6) as pool:
+        done = [pool.submit(ours if i % 2 else theirs, i // 2) for i in range(360)]
+        assert all(f.result() for f in done)

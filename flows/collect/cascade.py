@@ -41,6 +41,7 @@ and pages that escalate among them, and shows that each skip, forced, would chan
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from copy import copy
 from typing import Any
@@ -77,6 +78,7 @@ _compare: _Compare = trafilatura.external.compare_extraction
 _html2txt: Callable[..., str] = html2txt
 _CORE: Any = trafilatura.core  # the cascade's module, where it looks both functions up
 _UTILS: Any = trafilatura.utils  # load_html's module, where it looks its parser up
+_this_thread = threading.local()  # .steps: the _Steps of the page article_text is on
 _TRAFILATURAS_PARSER = _UTILS.HTML_PARSER
 _PARSER = lxml_html.HTMLParser(  # trafilatura.utils.HTML_PARSER's options
     collect_ids=False,
@@ -117,16 +119,32 @@ def article_text(tree: Tree, url: str | None) -> str:
     options.url = url
     options.source = url and url.encode("utf-8", "replace").decode("utf-8")  # as Extractor does
     # Swapped for this call only, so trafilatura called directly (the benchmark's plain floor)
-    # runs unchanged; a call in another thread meanwhile would give the same text either way.
-    steps = _Steps()
-    _CORE.compare_extraction, _CORE.html2txt = steps.compare, steps.page_text
+    # runs unchanged. The page's steps are this thread's: a call in another thread meanwhile
+    # meets trafilatura's own functions or hooks that forward to them, the same text either way.
+    _this_thread.steps = _Steps()
+    _CORE.compare_extraction, _CORE.html2txt = _compare_hook, _html2txt_hook
     try:
         body, text, _comments_body, comments = trafilatura_sequence(tree, options, url)
     finally:
         _CORE.compare_extraction, _CORE.html2txt = _compare, _html2txt
+        _this_thread.steps = None
     if len(text) < options.min_output_size and len(comments) < options.min_output_comm_size:
         return ""
     return xmltotxt(body, options.formatting)
+
+
+def _compare_hook(
+    cleaned_tree: Tree, raw_tree: Tree, body: Any, text: str, options: Extractor
+) -> tuple[Any, str]:
+    steps: _Steps | None = getattr(_this_thread, "steps", None)
+    if steps is None:  # trafilatura called directly in another thread
+        return _compare(cleaned_tree, raw_tree, body, text, options)
+    return steps.compare(cleaned_tree, raw_tree, body, text, options)
+
+
+def _html2txt_hook(tree: Tree, clean: bool = True) -> str:
+    steps: _Steps | None = getattr(_this_thread, "steps", None)
+    return _html2txt(tree, clean) if steps is None else steps.page_text(tree, clean)
 
 
 class _Steps:
