@@ -12,12 +12,15 @@ the real `newswatch ingest`. Measures in one run:
                   `trafilatura.extract(html, include_comments=False)`
   whole run       fixed start-up, cold ingest, cold − start-up, floor (plain trafilatura
                   CPU / cores), ratio, the naive loop, speed-up, peak RSS and PSS
+  parallel plain  the floor's work run in `cores` processes at once (nothing else): the
+                  wall time this machine allows any pipeline, beside the floor
 
 Feeds give each entry a title, a date and, except for the last copy of every page, an author
 (so that one page in `--copies` takes the author search, as entries without an author do).
 Prints a table with PASS/FAIL against issue 13's targets and writes every figure to
-bench/results/real-pages-<timestamp>.json. Internal mode, also useful alone:
-`_floor [--repeats R] [--copies N]` (extraction CPU only, PASS/FAIL on stderr, JSON on stdout).
+bench/results/real-pages-<timestamp>.json. Internal modes, also useful alone:
+`_floor [--repeats R] [--copies N]` (extraction CPU only, PASS/FAIL on stderr, JSON on stdout),
+`_parallel_plain [--copies N]` (the parallel plain run only, JSON on stdout).
 """
 
 from __future__ import annotations
@@ -194,6 +197,65 @@ def floor_main(argv: list[str]) -> None:
 
 
 # =========================================================================================
+# Plain trafilatura on every core at once: how close to the floor this machine lets anyone get
+# =========================================================================================
+def parallel_plain_main(argv: list[str]) -> None:
+    """`_parallel_plain [--copies N]`: the served pages' plain extraction in CORES processes.
+
+    The floor divides one process's CPU by the cores; this runs that same work (each served
+    page once, `trafilatura.extract(include_comments=False)`) in CORES processes released
+    together, nothing else running: the wall time when every core extracts. On a machine whose
+    cores slow each other down (shared caches, memory bandwidth, a host's other tenants) it
+    exceeds the floor, and no pipeline can beat it.
+    """
+    import multiprocessing
+
+    parser = argparse.ArgumentParser(prog="real_pages_bench.py _parallel_plain")
+    parser.add_argument("--copies", type=int, default=4)
+    args = parser.parse_args(argv)
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(CORES + 1)
+    results = context.Queue()
+    procs = [
+        context.Process(target=_plain_share, args=(k, args.copies, start, results))
+        for k in range(CORES)
+    ]
+    for proc in procs:
+        proc.start()
+    start.wait()
+    began = time.monotonic()  # CLOCK_MONOTONIC: the same clock in every process
+    shares = [results.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    wall = max(end for end, _, _ in shares) - began
+    print(
+        json.dumps(
+            {
+                "processes": CORES,
+                "pages": sum(n for _, _, n in shares),
+                "wall_s": round(wall, 3),
+                "cpu_s": round(sum(cpu for _, cpu, _ in shares), 3),
+            }
+        )
+    )
+
+
+def _plain_share(index: int, copies: int, start: Any, results: Any) -> None:
+    """One process's share: served pages index, index + CORES, ...; (end, CPU, pages) queued."""
+    import trafilatura
+
+    pages = real_pages.load_pages()
+    trafilatura.extract(pages[0].html, include_comments=False)  # lazy imports, caches
+    served = [page.html for page in pages] * copies
+    mine = served[index::CORES]
+    start.wait()
+    cpu = time.process_time()
+    for html in mine:
+        trafilatura.extract(html, include_comments=False)
+    results.put((time.monotonic(), time.process_time() - cpu, len(mine)))
+
+
+# =========================================================================================
 # The benchmark
 # =========================================================================================
 def stored_texts(db: Path) -> dict[str, str]:
@@ -244,6 +306,10 @@ def _bench(args: argparse.Namespace, s: Session, web: Path, results: dict[str, A
     floor, floor_wall = run_json(
         SCRIPT, ["_floor", "--repeats", str(args.repeats)], s.server.proc.pid
     )
+    s.step("parallel", f"plain trafilatura on {CORES} processes at once, nothing else")
+    parallel, _ = run_json(
+        SCRIPT, ["_parallel_plain", "--copies", str(args.copies)], s.server.proc.pid
+    )
     naive, naive_wall = s.naive([url for _, url in feeds])
 
     # Quality of what the ingest stored, per copy (the last copy took the metadata path).
@@ -279,6 +345,9 @@ def _bench(args: argparse.Namespace, s: Session, web: Path, results: dict[str, A
         ),
         "extract_floor_s": round(mix_cpu / CORES, 2),
         "ratio_to_extract_floor": round(figures["cold_minus_startup_s"] / (mix_cpu / CORES), 2),
+        "parallel_plain_s": parallel["wall_s"],
+        "parallel_plain_x_floor": round(parallel["wall_s"] / figures["floor_s"], 2),
+        "ratio_to_parallel_plain": round(figures["cold_minus_startup_s"] / parallel["wall_s"], 2),
     }
     server_mode = bool(args.prefect_api_url)
     startup_target = TARGET_STARTUP_SERVER_S if server_mode else TARGET_STARTUP_TEMPORARY_S
@@ -297,6 +366,7 @@ def _bench(args: argparse.Namespace, s: Session, web: Path, results: dict[str, A
             "cold": cold.as_dict() | {"warehouse": counts},
             "cold_runs_s": [round(r.wall, 2) for r in colds],
             "floor": floor | {"process_wall_s": round(floor_wall, 2)},
+            "parallel_plain": parallel,
             "naive": naive | {"process_wall_s": round(naive_wall, 2)},
             "quality": quality,
             "figures": figures,
@@ -369,6 +439,14 @@ def _print_table(
             verdict(t["ratio_le_1_2"]),
         ),
         (
+            f"plain trafilatura on {CORES} processes",
+            f"{f['parallel_plain_s']:.1f} s = {f['parallel_plain_x_floor']:.2f}× the floor "
+            f"(the cores slowing each other: CPU {r['parallel_plain']['cpu_s']:.1f} s against "
+            f"{f['cpu_s_floor']:.1f} s in one process); (cold − start-up) / this "
+            f"{f['ratio_to_parallel_plain']:.2f}×",
+            "",
+        ),
+        (
             "naive loop (sequential)",
             f"{f['naive_s']:.1f} s (best of {naive['runs_s']}; {naive['extracted']}/"
             f"{naive['pages']} extracted)",
@@ -393,6 +471,7 @@ def _print_table(
         "start-up": max(run["foreign_cores_avg"] for run in r["startup"]["runs"]),
         "cold": cold["foreign_cores_avg"],
         "floor": floor["foreign_cores_avg"],
+        "parallel": r["parallel_plain"]["foreign_cores_avg"],
         "naive": naive["foreign_cores_avg"],
     }
     noisy = [k for k, v in loads.items() if v > NOISY_CORES]
@@ -422,5 +501,7 @@ def _quality_row(copy: int, v: dict[str, Any], copies: int) -> tuple[str, str, s
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_floor":
         floor_main(sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "_parallel_plain":
+        parallel_plain_main(sys.argv[2:])
     else:
         main()
