@@ -34,6 +34,11 @@ def report_pid(html: bytes, url: str | None, *, max_bytes: int) -> Extracted:
     return Extracted(status="ok", text=str(os.getpid()))
 
 
+def report_scheduling(html: bytes, url: str | None, *, max_bytes: int) -> Extracted:
+    """The worker's pid and the scheduling policy of the thread that extracts its pages."""
+    return Extracted(status="ok", text=f"{os.getpid()} {os.sched_getscheduler(0)}")
+
+
 class DiesOnArrival(bytes):
     """A page whose worker dies while unpickling it, before it takes the task: pebble cannot
     tell which task killed it and breaks the whole pool (BrokenProcessPool)."""

@@ -9,6 +9,7 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 import trafilatura
 
+from flows.collect import workers
 from flows.collect.extraction import (
     LANGID_MAX_CHARS,
     Page,
@@ -510,6 +512,67 @@ def test_pool_outside_with_block_is_refused_from_the_event_loop() -> None:
     pool = ExtractionPool(ExtractSettings(workers=1))
     with pytest.raises(RuntimeError, match="outside its `with` block"):
         asyncio.run(pool.extract(("k", b"<p>x</p>", None)))
+
+
+def _my_workers() -> set[int]:
+    """Live grandchildren of this process: the forkserver's workers (its children are the
+    forkserver and multiprocessing's resource tracker)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                parents[int(entry.name)] = int(fields[1])
+    children = {pid for pid, parent in parents.items() if parent == os.getpid()}
+    return {pid for pid, parent in parents.items() if parent in children}
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_started_early_extract_the_runs_pages_at_normal_priority() -> None:
+    before = _my_workers()
+    workers.start_early(ExtractSettings(workers=1))
+    _wait_for(lambda: len(_my_workers() - before) == 1)
+    early = _my_workers() - before
+    with ExtractionPool(ExtractSettings(workers=1), function=faults.report_scheduling) as pool:
+        results = pool.extract_many([("a", b"", None), ("b", b"", None)])
+    pids = {int(r.text.split()[0]) for r in results.values()}
+    policies = {int(r.text.split()[1]) for r in results.values()}
+    assert len(pids) == 1 and pids <= early  # the pool took the early worker, started none
+    assert policies == {os.SCHED_OTHER}  # it loaded at idle priority, extracts at normal
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_unused_early_workers_stop_and_a_pool_of_another_size_starts_its_own() -> None:
+    before = _my_workers()
+    workers.start_early(ExtractSettings(workers=2))
+    _wait_for(lambda: len(_my_workers() - before) == 2)
+    early = _my_workers() - before
+    with ExtractionPool(ExtractSettings(workers=1), function=faults.report_pid) as pool:
+        pid = int(pool.extract_many([("a", b"", None)])["a"].text)
+        _wait_for(lambda: not (early & _my_workers()))  # stopped, not left running
+    assert pid not in early
+
+    before = _my_workers()
+    workers.start_early(ExtractSettings(workers=1))
+    workers.start_early(ExtractSettings(workers=1))  # once per run: a second call starts none
+    _wait_for(lambda: len(_my_workers() - before) >= 1)
+    time.sleep(0.5)
+    early = _my_workers() - before
+    assert len(early) == 1
+    workers.stop_early()  # a run with nothing new
+    _wait_for(lambda: not (early & _my_workers()))
+    workers.stop_early()  # nothing left to stop
 
 
 def test_pool_defaults_to_one_worker_per_core() -> None:

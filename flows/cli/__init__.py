@@ -69,12 +69,18 @@ def run_ingest(
     with contextlib.ExitStack() as stack:
         if api is None:  # fanned out, the workers need a server the user runs
             api = stack.enter_context(PrefectApi(paths.data_dir, temporary=not fan_out))
-        checked_settings(paths)  # fail before anything is written
+        settings = checked_settings(paths)  # fail before anything is written
         failures.check_writable(paths)
         api.start()  # in a new data directory only now (flows/runtime/prefect_api.py)
-        # The extraction forkserver and its workers start with the first page
-        # (flows/collect/workers.py), not here: a run with nothing new never needs them, and
-        # on two cores their loading trafilatura slowed the Prefect server every run waits for.
+        if not fan_out and not api.boots_a_server:
+            # With a running server, the imports below keep one core busy for ~2 s and leave
+            # the other idle: the extraction workers load trafilatura there meanwhile, ready for
+            # the first page. Not beside our own temporary server, which needs that core to
+            # boot; and a run with nothing new stops them unused (~1 CPU-s on the idle core).
+            from flows.collect import workers
+
+            workers.start_early(settings.extract)
+            stack.callback(workers.stop_early)
         from flows.ingest import ingest as ingest_flow
 
         _ready(api)

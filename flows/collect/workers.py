@@ -9,6 +9,7 @@ type checker and imports it inside the workers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import dataclasses
 import multiprocessing
@@ -38,6 +39,9 @@ MAX_ERROR_CHARS = 500  # flows.collect.extraction's own; the parent does not imp
 # a killed or recycled worker) would die printing a FileNotFoundError traceback
 SHUTDOWN_GRACE_SECONDS = 0.3
 POLL_SECONDS = 0.5  # how soon a caller notices that another thread replaced the pool
+# workers started early load at idle priority within this time (the command's start-up)
+EARLY_IDLE_SECONDS = 10.0
+MAX_TASKS = 500  # pages, then a worker is replaced: a 1.5 MB page leaves +120 MB RSS
 
 
 class ExtractionPool:
@@ -53,7 +57,7 @@ class ExtractionPool:
         settings: ExtractSettings,
         *,
         function: ExtractFn | None = None,  # extract_page; tests pass a module-level fault injector
-        max_tasks: int = 500,  # then the worker is replaced: a 1.5 MB page leaves +120 MB RSS
+        max_tasks: int = MAX_TASKS,
         window: int | None = None,  # pages in flight per call; bounds the parent's memory
         close_in_background: bool = False,  # leaving `with` returns before the workers stop
     ) -> None:
@@ -210,9 +214,10 @@ class ExtractionPool:
                 self._start()
 
     def _start(self) -> None:
-        self._pool = ProcessPool(self.workers, self.max_tasks, start_worker, context=forkserver())
+        self._pool = _take_early(self.workers, self.max_tasks) or _new_pool(
+            self.workers, self.max_tasks
+        )
         self._generation += 1
-        self._pool.active  # noqa: B018  # start the workers now: they warm up while pages arrive
 
     def _stop(self) -> None:
         pool, self._pool = self._pool, None
@@ -220,6 +225,77 @@ class ExtractionPool:
             time.sleep(SHUTDOWN_GRACE_SECONDS)
             pool.stop()  # type: ignore[no-untyped-call]  # its unfinished pages get retried
             pool.join()
+
+
+def _new_pool(workers: int, max_tasks: int, *, idle_until: float = 0.0) -> ProcessPool:
+    pool = ProcessPool(workers, max_tasks, start_worker, (idle_until,), context=forkserver())
+    pool.active  # noqa: B018  # start the workers now: they warm up while pages arrive
+    return pool
+
+
+class _Early:
+    """Workers started ahead of a run (`start_early`), until an ExtractionPool takes them."""
+
+    def __init__(self, workers: int, max_tasks: int) -> None:
+        self.key = (workers, max_tasks)
+        self.pool: ProcessPool | None = None
+        self.thread = threading.Thread(target=self._start, name="extraction-early-start")
+        self.thread.start()
+
+    def _start(self) -> None:
+        try:
+            self.pool = _new_pool(*self.key, idle_until=time.monotonic() + EARLY_IDLE_SECONDS)
+        except Exception:  # noqa: BLE001  # the run's own pool will start them, or say why not
+            self.pool = None
+
+
+_early: _Early | None = None
+_early_lock = threading.Lock()
+
+
+def start_early(settings: ExtractSettings, max_tasks: int = MAX_TASKS) -> None:
+    """Start the extraction workers now, for the run this process is about to make.
+
+    For a command whose own start-up leaves a core idle (with a running Prefect server, ~2 s
+    of importing in one thread): the workers load trafilatura and the language model on that
+    core meanwhile instead of beside the first pages. The next ExtractionPool with as many
+    workers takes them; `stop_early` stops them if none did (a run with nothing new).
+    """
+    global _early
+    with _early_lock:
+        if _early is None:
+            _early = _Early(settings.workers or os.cpu_count() or 1, max_tasks)
+
+
+def stop_early() -> None:
+    """Stop, in the background, workers that `start_early` started and no ExtractionPool took.
+
+    They never had a page, so no worker is being replaced: no shutdown grace is needed. Not a
+    daemon thread: the interpreter waits for it at exit, while the command finishes.
+    """
+    pool = _take_early(None, None)
+    if pool is not None:
+        threading.Thread(target=_stop_pool, args=(pool,), name="extraction-early-stop").start()
+
+
+def _stop_pool(pool: ProcessPool) -> None:
+    pool.stop()  # type: ignore[no-untyped-call]
+    pool.join()
+
+
+def _take_early(workers: int | None, max_tasks: int | None) -> ProcessPool | None:
+    """The early workers if they match (None, None: whatever there is), once started."""
+    global _early
+    with _early_lock:
+        early, _early = _early, None
+    if early is None:
+        return None
+    early.thread.join()
+    if workers is None or early.key == (workers, max_tasks):
+        return early.pool
+    if early.pool is not None:  # another size was asked for: these are no use
+        _stop_pool(early.pool)
+    return None
 
 
 def _run(
@@ -247,11 +323,29 @@ def _run(
         return Extracted(status="error", error=_describe(exc))
 
 
-def start_worker() -> None:
+def start_worker(idle_until: float = 0.0) -> None:
     """Each worker: dies with the forkserver (so with the run), then loads trafilatura and the
-    language model before its first page's deadline starts."""
+    language model before its first page's deadline starts.
+
+    idle_until (time.monotonic(), the same clock in every process): workers started early
+    (`start_early`) load them at the machine's idle priority, in a thread of their own that ends
+    there (Linux): they take only what the command's own start-up leaves, then extract at normal
+    priority. Workers that replace them later in the run load at normal priority.
+    """
     die_with_parent()
     _unmap_large_blocks()
+    if time.monotonic() < idle_until and hasattr(os, "SCHED_IDLE"):
+        loading = threading.Thread(target=_load, args=(True,), name="extraction-load")
+        loading.start()
+        loading.join()
+    else:
+        _load()
+
+
+def _load(idle: bool = False) -> None:
+    if idle:
+        with contextlib.suppress(OSError):  # this thread only (a thread's own policy on Linux)
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     from flows.collect.extraction import warm_up
     from flows.collect.stoplists import share_words
 

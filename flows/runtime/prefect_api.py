@@ -93,6 +93,11 @@ class PrefectApi:
             self._child = self._start()
         self._started = True
 
+    @property
+    def boots_a_server(self) -> bool:
+        """Whether, once started, this command is starting its own temporary server."""
+        return self._child is not None
+
     def __exit__(self, *exc: object) -> None:
         self._first_start_done(healthy=False)
         alive = self._child is not None and self._child.process.poll() is None
