@@ -602,13 +602,14 @@ def test_clean_text_is_the_regex_definition_on_every_kind_of_space() -> None:
 
 
 def test_the_runs_main_process_loads_neither_trafilatura_nor_the_language_model() -> None:
-    """The workers extract; the main process (its RSS counts in a run's peak) imports neither."""
+    """The workers extract and sign; the main process (its RSS counts in a run's peak) loads
+    neither trafilatura, the language model nor numpy for that."""
     import subprocess
     import sys
 
     code = (
         "import sys, flows.cli, flows.ingest, flows.collect.pages, flows.collect.workers\n"
-        "print(sorted(m for m in ('trafilatura', 'py3langid') if m in sys.modules))"
+        "print(sorted(m for m in ('trafilatura', 'py3langid', 'numpy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

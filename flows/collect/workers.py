@@ -306,7 +306,7 @@ def _run(
     metadata: Metadata = True,
 ) -> Extracted:
     """Worker side: any exception becomes the page's result, never a pickling hazard."""
-    from flows.collect import stories  # numpy: here, not in the forkserver
+    from flows.collect import stories  # its signing loads numpy: here, not in the forkserver
     from flows.collect.extraction import extract_page  # loaded by start_worker already
 
     run = extract_page if function is None else function
