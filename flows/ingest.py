@@ -267,8 +267,12 @@ def _group(
 ) -> tuple[list[ArticleRow], list[SignatureRow]]:
     """The articles' rows, each with its story (copies of a recent story join it), and the
     signatures of those long enough to compare."""
-    recent = batches.recent_signatures(settings.paths, known, now - GROUPING_WINDOW)
     signed = [s for a in articles if (s := signatures[a.key]) is not None]
+    # nothing signed, nothing to group: a run with nothing new reads no signatures (nor
+    # loads numpy, which reading them takes)
+    recent = (
+        batches.recent_signatures(settings.paths, known, now - GROUPING_WINDOW) if signed else []
+    )
     ids = stories.group(signed, recent)
     return [
         ArticleRow.of(a, story_id=ids.get(a.key, story_id(a.key)), run_id=report.run_id)
