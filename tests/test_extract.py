@@ -379,16 +379,63 @@ def test_broken_pool_is_restarted_and_its_pages_retried_once(
         return future, pool._generation
 
     def restart(generation: int) -> None:
-        restarts.append(generation)
-        pool._generation += 1
+        if generation == pool._generation:  # as _restart: a pool already replaced stays
+            restarts.append(generation)
+            pool._generation += 1
 
-    monkeypatch.setattr(pool, "_submit", submit)
+    pool._entered = True  # no workers: submitting is replaced
+    monkeypatch.setattr(pool, "_submit_locked", submit)
     monkeypatch.setattr(pool, "_restart", restart)
     results = pool.extract_many([(k, b"", None) for k in ("bystander", "poison", "fine")])
 
     assert results["fine"].status == "ok" and results["bystander"].status == "ok"
     assert results["poison"].status == "crashed" and submitted["poison"] == 2
     assert restarts == [0, 1]
+
+
+def test_pages_in_flight_beside_a_pool_breaker_both_times_are_not_blamed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As pebble does when a worker dies before it acknowledges its page: the poison page breaks
+    # the pool, and every page in flight beside it fails with BrokenProcessPool too.
+    pool = ExtractionPool(ExtractSettings(workers=1))
+    flying: list[Future[Extracted]] = []
+    submitted: Counter[str] = Counter()
+
+    def finish(future: Future[Extracted], key: str) -> None:
+        if not future.done():
+            future.set_result(Extracted(status="ok", text=key))
+
+    def break_pool() -> None:
+        for future in flying:
+            if not future.done():
+                future.set_exception(BrokenProcessPool("All workers expired"))
+
+    def submit(item: Page) -> tuple[Future[Extracted], int]:
+        submitted[item[0]] += 1
+        future: Future[Extracted] = Future()
+        flying.append(future)
+        if item[0] == "poison":
+            threading.Timer(0.05, break_pool).start()
+        else:
+            threading.Timer(0.3, finish, (future, item[0])).start()
+        return future, pool._generation
+
+    def restart(generation: int) -> None:
+        if generation == pool._generation:
+            pool._generation += 1
+
+    pool._entered = True  # no workers: submitting is replaced
+    monkeypatch.setattr(pool, "_submit_locked", submit)
+    monkeypatch.setattr(pool, "_restart", restart)
+    results = pool.extract_many([(k, b"", None) for k in ("a", "poison", "b")])
+
+    assert {k: r.status for k, r in results.items()} == {
+        "a": "ok",
+        "poison": "crashed",
+        "b": "ok",
+    }
+    assert submitted == {"a": 2, "poison": 2, "b": 2}
 
 
 def test_a_really_broken_pool_is_restarted_and_keeps_serving() -> None:
@@ -429,7 +476,8 @@ def test_pages_of_a_pool_replaced_by_another_thread_are_resubmitted(
             future.set_result(Extracted(status="ok", text=item[0]))
         return future, pool._generation
 
-    monkeypatch.setattr(pool, "_submit", submit)
+    pool._entered = True  # no workers: submitting is replaced
+    monkeypatch.setattr(pool, "_submit_locked", submit)
     results = pool.extract_many([("a", b"", None), ("b", b"", None)])
     assert {k: r.text for k, r in results.items()} == {"a": "a", "b": "b"}
 

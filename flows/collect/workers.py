@@ -19,8 +19,9 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
@@ -74,14 +75,14 @@ class ExtractionPool:
         self._generation = 0  # which pool a future belongs to: a broken pool is replaced
         self._lock = threading.Lock()
         self._entered = False
-        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Lanes] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def __enter__(self) -> ExtractionPool:
         with self._lock:
             self._start()
-        # `extract`'s pages: at most a window of them scheduled at once, so that the workers
-        # always have the next page queued; made when first needed, in the caller's loop
-        self._slots = None
+        self._lanes.clear()
         self._entered = True
         return self
 
@@ -100,80 +101,67 @@ class ExtractionPool:
         """One page, as soon as a worker is free; several coroutines may call this at once.
 
         The page's future is awaited in the event loop itself (pebble completes it from its
-        own thread): no thread per page. Otherwise as `extract_many` for one page: a page whose
-        pool was replaced meanwhile is run again in the new one, a page in flight when its pool
-        broke is tried once more, then it is "crashed".
+        own thread): no thread per page. A page whose pool was replaced meanwhile (another
+        caller found it broken) runs again in the new one. A page in flight when its pool broke
+        is a suspect (no telling which page did it): suspects run again one at a time, so that
+        a page that breaks the pool once more, alone among them, is the one "crashed", and the
+        pages that were only beside it finish.
         """
         if not self._entered:
             raise RuntimeError("ExtractionPool is used outside its `with` block")
         loop = asyncio.get_running_loop()
-        if self._slots is None or self._slots[0] is not loop:  # a semaphore serves one loop
-            self._slots = (loop, asyncio.Semaphore(self.window))
-        tried = False
-        async with self._slots[1]:
-            while True:
-                if self._lock.acquire(blocking=False):  # free unless a pool is being replaced
-                    try:
-                        future, generation = self._submit_locked(page)
-                    finally:
-                        self._lock.release()
-                else:
-                    future, generation = await loop.run_in_executor(None, self._submit, page)
-                waiting = asyncio.wrap_future(future)
-                waiting.add_done_callback(_retrieved)  # read from `future`, or never (stale)
-                while generation == self._generation and not waiting.done():
-                    await asyncio.wait((waiting,), timeout=POLL_SECONDS)
-                if not waiting.done():
-                    continue  # another caller replaced the pool: not this page's fault
-                outcome = self._outcome(future)
-                if outcome is not None:
-                    return outcome
-                if generation != self._generation:
-                    continue  # its pool broke, but another caller replaced it already
-                await loop.run_in_executor(None, self._restart, generation)  # it blocks
-                # no telling which page broke the pool, so twice is enough
-                if tried:
-                    return Extracted(
-                        status="crashed", error="the worker pool broke twice with this page"
-                    )
-                tried = True
+        lanes = self._lanes.get(loop)
+        if lanes is None:  # asyncio's semaphores and locks serve one loop each
+            lanes = self._lanes[loop] = _Lanes(asyncio.Semaphore(self.window), asyncio.Lock())
+        async with lanes.window:
+            outcome = await self._attempt(page, loop)
+            if outcome is None:
+                async with lanes.suspects:
+                    outcome = await self._attempt(page, loop)
+        return outcome or Extracted(
+            status="crashed", error="the worker pool broke twice with this page"
+        )
 
     def extract_many(self, pages: Iterable[Page]) -> dict[str, Extracted]:
-        """(key, html, url) -> {key: Extracted}; every key gets a result, in any order."""
+        """(key, html, url) -> {key: Extracted}, each as `extract` gives it, for a caller outside
+        an event loop (threads may call it at once). Pages are drawn from `pages` as workers
+        free up: at most a window of them is held at once."""
+        return asyncio.run(self._extract_all(iter(pages)))
+
+    async def _extract_all(self, todo: Iterator[Page]) -> dict[str, Extracted]:
         results: dict[str, Extracted] = {}
-        todo: Iterator[Page] = iter(pages)
-        retry: list[Page] = []  # pages whose pool broke or was replaced before they finished
-        tried: set[str] = set()  # pages in flight once already when their pool broke
-        flying: dict[Future[Extracted], tuple[Page, int]] = {}
+
+        async def drain() -> None:
+            for page in todo:  # one iterator: each page is drawn once
+                results[page[0]] = await self.extract(page)
+
+        await asyncio.gather(*(drain() for _ in range(self.window)))
+        return results
+
+    async def _attempt(self, page: Page, loop: asyncio.AbstractEventLoop) -> Extracted | None:
+        """The page's result, or None when its pool broke with the page in flight (the pool is
+        replaced then); a page whose pool was replaced before it finished runs again."""
         while True:
-            while len(flying) < self.window and (page := _next(retry, todo)) is not None:
-                future, generation = self._submit(page)
-                flying[future] = (page, generation)
-            if not flying:
-                return results
-            wait(flying, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-            broken = None
-            for future, (page, generation) in list(flying.items()):
-                stale = generation != self._generation  # another thread replaced the pool
-                if not future.done() and not stale:
-                    continue
-                del flying[future]
-                outcome = self._outcome(future) if future.done() else None
-                if outcome is not None:
-                    results[page[0]] = outcome
-                elif stale:
-                    retry.append(page)  # not this page's fault: run it in the new pool
-                else:  # the pool broke; no telling which page did it, so twice is enough
-                    broken = generation
-                    if page[0] in tried:
-                        results[page[0]] = Extracted(
-                            status="crashed", error="the worker pool broke twice with this page"
-                        )
-                    else:
-                        tried.add(page[0])
-                        retry.append(page)
-            if broken is not None:
-                self._restart(broken)
+            if self._lock.acquire(blocking=False):  # free unless a pool is being replaced
+                try:
+                    future, generation = self._submit_locked(page)
+                finally:
+                    self._lock.release()
+            else:
+                future, generation = await loop.run_in_executor(None, self._submit, page)
+            waiting = asyncio.wrap_future(future)
+            waiting.add_done_callback(_retrieved)  # read from `future`, or never (stale)
+            while generation == self._generation and not waiting.done():
+                await asyncio.wait((waiting,), timeout=POLL_SECONDS)
+            if not waiting.done():
+                continue  # another caller replaced the pool: not this page's fault
+            outcome = self._outcome(future)
+            if outcome is not None:
+                return outcome
+            await loop.run_in_executor(None, self._restart, generation)  # it blocks
+            if isinstance(future.exception(), _NotScheduled):
+                continue  # the pool was broken before the page reached it
+            return None
 
     def _submit(self, page: Page) -> tuple[Future[Extracted], int]:
         with self._lock:
@@ -184,11 +172,15 @@ class ExtractionPool:
         metadata = page[3] if len(page) > 3 else True
         if self._pool is None:
             raise RuntimeError("ExtractionPool is used outside its `with` block")
-        future: Future[Extracted] = self._pool.schedule(
-            _run,
-            args=(self.function, html, url, self.max_bytes, metadata),
-            timeout=self.timeout,
-        )
+        try:
+            future: Future[Extracted] = self._pool.schedule(
+                _run,
+                args=(self.function, html, url, self.max_bytes, metadata),
+                timeout=self.timeout,
+            )
+        except RuntimeError as exc:  # pebble's broken pool refuses pages until replaced
+            future = Future()
+            future.set_exception(_NotScheduled(str(exc)))
         return future, self._generation
 
     def _outcome(self, future: Future[Extracted]) -> Extracted | None:
@@ -203,7 +195,7 @@ class ExtractionPool:
             )
         if isinstance(exc, ProcessExpired):
             return Extracted(status="crashed", error=f"worker died: {_exit_reason(exc.exitcode)}")
-        if isinstance(exc, BrokenProcessPool):
+        if isinstance(exc, BrokenProcessPool | _NotScheduled):
             return None
         return Extracted(status="error", error=_describe(exc))
 
@@ -225,6 +217,18 @@ class ExtractionPool:
             time.sleep(SHUTDOWN_GRACE_SECONDS)
             pool.stop()  # type: ignore[no-untyped-call]  # its unfinished pages get retried
             pool.join()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Lanes:
+    """`extract`'s gates in one event loop."""
+
+    window: asyncio.Semaphore  # pages scheduled at once: the workers always have the next queued
+    suspects: asyncio.Lock  # pages retried after their pool broke, one at a time
+
+
+class _NotScheduled(Exception):
+    """pebble refused the page: its pool had broken before (the page was never in flight)."""
 
 
 def _new_pool(workers: int, max_tasks: int, *, idle_until: float = 0.0) -> ProcessPool:
@@ -389,10 +393,6 @@ def _retrieved(future: asyncio.Future[Extracted]) -> None:
     """Mark the exception as read: asyncio would log an unread one as an error."""
     if not future.cancelled():
         future.exception()
-
-
-def _next(retry: list[Page], todo: Iterator[Page]) -> Page | None:
-    return retry.pop() if retry else next(todo, None)
 
 
 def _describe(exc: BaseException) -> str:
