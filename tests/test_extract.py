@@ -536,32 +536,6 @@ def test_a_broken_pool_is_replaced_for_pages_extracted_from_the_event_loop() -> 
     assert generations == 2  # broken once with the page, once more on its retry
 
 
-def test_a_page_extracted_from_the_event_loop_moves_to_the_pool_that_replaced_its_own(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    pool = ExtractionPool(ExtractSettings(workers=1))
-    monkeypatch.setattr("flows.collect.workers.POLL_SECONDS", 0.05)
-    pool._entered = True  # no workers: _submit is replaced
-
-    def submit(item: Page) -> tuple[Future[Extracted], int]:
-        future: Future[Extracted] = Future()
-        if pool._generation == 0:  # this pool never answers: another caller replaces it
-            threading.Timer(0.1, setattr, (pool, "_generation", 1)).start()
-        else:
-            future.set_result(Extracted(status="ok", text=item[0]))
-        return future, pool._generation
-
-    monkeypatch.setattr(pool, "_submit_locked", submit)
-    result = asyncio.run(pool.extract(("a", b"", None)))
-    assert result == Extracted(status="ok", text="a")
-
-
-def test_pool_outside_with_block_is_refused_from_the_event_loop() -> None:
-    pool = ExtractionPool(ExtractSettings(workers=1))
-    with pytest.raises(RuntimeError, match="outside its `with` block"):
-        asyncio.run(pool.extract(("k", b"<p>x</p>", None)))
-
-
 def _my_workers() -> set[int]:
     """Live grandchildren of this process: the forkserver's workers (its children are the
     forkserver and multiprocessing's resource tracker)."""
