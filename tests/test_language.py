@@ -39,18 +39,43 @@ def test_the_copy_gives_py3langid_s_answers(tmp_path: Path, packaged: object) ->
     assert not list(tmp_path.glob("*.part"))  # no half-written file left
 
 
-def test_the_copy_is_mapped_with_the_same_scores(tmp_path: Path, packaged: object) -> None:
-    """The copy's tables mapped, not read, and no lists of ints: the same scores, every label."""
+def test_the_copy_is_read_only_where_texts_need_it_with_the_same_scores(
+    tmp_path: Path, packaged: object
+) -> None:
+    """Every label's score as py3langid's own, from the few rows of its tables these texts
+    reach: the rest of the 68 MB stays in the file."""
     language.load_identifier(tmp_path)  # writes the copy
-    for identifier in (language.load_identifier(tmp_path), language.load_identifier(tmp_path)):
-        assert isinstance(identifier.tk_nextmove, memoryview)
-        assert identifier.tk_nextmove.readonly  # the file's pages, not a copy
-        assert not identifier.nb_ptc.flags.writeable
-        assert isinstance(identifier.tk_output, memoryview)
-        assert isinstance(identifier._rowbase, array)
-        assert list(identifier.tk_output) == list(packaged.tk_output)  # type: ignore[attr-defined]
-        for sentence in SENTENCES:
-            assert identifier.rank(sentence) == packaged.rank(sentence)  # type: ignore[attr-defined]
+    identifier = language.load_identifier(tmp_path)
+    assert identifier.rows_read == (0, 0)
+    for sentence in SENTENCES:
+        assert identifier.rank(sentence) == packaged.rank(sentence)  # type: ignore[attr-defined]
+    transitions, scores = identifier.rows_read
+    assert 0 < transitions < 38_346 / 10  # of its rows of 256 transitions
+    assert 0 < scores < 100_053 / 10  # of its features' rows
+    for sentence in SENTENCES:  # read once: asked again, nothing more is read
+        assert identifier.rank(sentence) == packaged.rank(sentence)  # type: ignore[attr-defined]
+    assert identifier.rows_read == (transitions, scores)
+    assert list(identifier.tk_output) == list(packaged.tk_output)  # type: ignore[attr-defined]
+
+
+def test_a_copy_deleted_under_a_worker_still_answers(tmp_path: Path) -> None:
+    """The cache may be cleared at any time: an identifier keeps reading the file it opened."""
+    identifier = language.load_identifier(tmp_path)
+    assert identifier.classify(SENTENCES[0])[0] == "en"
+    language.cached_model_path(tmp_path).unlink()
+    assert [identifier.classify(s)[0] for s in SENTENCES[1:]] == ["pl", "de", "fr", "it", "ru"]
+
+
+def test_a_copy_cut_short_is_not_read_but_replaced(tmp_path: Path) -> None:
+    language.load_identifier(tmp_path)
+    copy = language.cached_model_path(tmp_path)
+    with copy.open("r+b") as file:  # the tables' ends missing: a disk that filled up, say
+        file.truncate(copy.stat().st_size // 2)
+    identifier = language.load_identifier(tmp_path)  # the packaged model answers
+    assert identifier.classify(SENTENCES[4])[0] == "it"
+    assert not copy.exists()
+    assert language.load_identifier(tmp_path).classify(SENTENCES[4])[0] == "it"
+    assert copy.stat().st_size > 1_000_000
 
 
 def test_a_damaged_copy_is_replaced(tmp_path: Path) -> None:
