@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from prefect import flow, get_run_logger, task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.collect import feed_health
@@ -15,6 +15,7 @@ from flows.collect.lifeline import follow_serve
 from flows.config import ChannelSettings, Settings, settings_for
 from flows.delivery import ranking
 from flows.delivery.period import Period, choose, last_complete_week, weeks_to
+from flows.runtime.plain_flow import flow
 from flows.topic import Topic
 from warehouse import db as wdb
 from warehouse import store

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.states import Cancelled
@@ -28,6 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from flows.collect import pages
 from flows.collect.pages import Collect, CollectedPage, Collection
 from flows.config import Settings, settings_for
+from flows.runtime.plain_flow import flow
 from warehouse.records import Entry, FetchResult
 
 COLLECT_DEPLOYMENT = "collect-pages/newswatch-collect"

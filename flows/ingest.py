@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 
 from flows import fanout
 from flows.collect import feed_health, pages, stories
@@ -24,6 +24,7 @@ from flows.config import FeedSettings, Settings, settings_for
 from flows.matching.match import compile_topic
 from flows.matching.mutes import match_article
 from flows.run_summary import RunReport
+from flows.runtime.plain_flow import flow
 from flows.runtime.runlock import single_run
 from warehouse import batches
 from warehouse.records import Article, Entry, Signature
