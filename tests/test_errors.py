@@ -310,14 +310,19 @@ def test_a_disk_full_at_the_save_keeps_the_run_in_the_spool_and_loses_nothing(
         assert duplicates(warehouse) == {}
 
 
-def test_a_warehouse_locked_by_another_process_is_one_line_with_code_3(tmp_path: Path) -> None:
+def test_a_warehouse_locked_by_another_process_is_one_line_with_code_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.cli import analysts
+
+    monkeypatch.setattr(analysts, "LOCK_WAIT_SECONDS", 3.0)  # 30 s as shipped
     warehouse = new_warehouse(tmp_path / "w.duckdb")
     with held_lock(warehouse, seconds=120, read_only=False) as holder:
-        done = cli("sql", "SELECT count(*) FROM v_articles", "--db", str(warehouse))  # waits 30 s
+        done = cli("sql", "SELECT count(*) FROM v_articles", "--db", str(warehouse))  # waits 3 s
     assert done.exit_code == 3, done.output
     line = one_line(done.output)
     assert f"{warehouse} is locked by" in line and f"(PID {holder.pid})" in line
-    assert "gave up after 30 s; try again once it has finished" in line
+    assert "gave up after 3 s; try again once it has finished" in line
 
 
 @pytest.mark.prefect

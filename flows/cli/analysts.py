@@ -10,7 +10,7 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -18,8 +18,8 @@ from flows.cli import DbOpt, SourcesOpt, TopicsOpt, app, checked_settings
 from flows.config import ConfigError, resolve_paths
 from warehouse.errors import NewswatchError, QueryError, WarehouseError
 
-if TYPE_CHECKING:
-    pass
+# how long an analyst's command waits for a run's write to finish before saying who holds it
+LOCK_WAIT_SECONDS = 30.0
 
 
 @app.command()
@@ -82,7 +82,7 @@ def export(
     if query is not None:
         _export_query(paths.db, query, out, name, fmt)
         return
-    with wdb.read_connection(paths.db, wait_seconds=30) as con:
+    with wdb.read_connection(paths.db, wait_seconds=LOCK_WAIT_SECONDS) as con:
         written = queries.export_parquet(con, out)
     for table, rows in written:
         typer.echo(f"{out / (table + '.parquet')}: {rows} rows")
@@ -102,7 +102,7 @@ def _export_query(db: Path, query: str, out: Path, name: str, fmt: str) -> None:
     # the query runs sandboxed like `sql`: it may write the one staging file, nothing else
     with (
         _analysts_sql(cleanup=tmp),
-        wdb.analyst_connection(db, wait_seconds=30, writable=tmp) as con,
+        wdb.analyst_connection(db, wait_seconds=LOCK_WAIT_SECONDS, writable=tmp) as con,
     ):
         rows = queries.export_query(con, query, tmp, fmt)
     tmp.replace(target)
@@ -122,7 +122,7 @@ def explain(
 
     paths = resolve_paths(db=db)
     key = canonical_url(url) or url
-    with wdb.read_connection(paths.db, wait_seconds=30) as con:
+    with wdb.read_connection(paths.db, wait_seconds=LOCK_WAIT_SECONDS) as con:
         found = queries.explain_rows(con, key)
     if not found:
         raise NewswatchError(f"no stored article under {key}")
@@ -170,7 +170,7 @@ def sql(
     from warehouse import queries
 
     paths = resolve_paths(db=db)
-    with _analysts_sql(), wdb.analyst_connection(paths.db, wait_seconds=30) as con:
+    with _analysts_sql(), wdb.analyst_connection(paths.db, wait_seconds=LOCK_WAIT_SECONDS) as con:
         columns, rows = queries.query(con, query)
     _print_table(columns, rows, max_rows=max_rows, width=width)
 
