@@ -143,3 +143,32 @@ def test_report_base_url_from_the_file_or_the_environment(tmp_path: Path) -> Non
     )
     with pytest.raises(ConfigError, match=r"digest\.report_base_url: must be an http"):
         load_sources(bad)
+
+
+def test_files_are_validated_once_a_command_and_an_edit_is_read_anew(tmp_path: Path) -> None:
+    """The CLI and each flow load the same files: unchanged, they give the same values without
+    parsing them again; a file edited meanwhile (as `serve` reads it before every run) counts."""
+    import shutil
+
+    topics = tmp_path / "topics"
+    shutil.copytree(ROOT / "topics", topics)
+    sources = write(tmp_path, (ROOT / "sources.yaml").read_text(encoding="utf-8"))
+    paths = resolve_paths(sources=sources, topics=topics)
+    first, again = load_settings(paths), load_settings(paths)
+    assert again.topics[0] is first.topics[0]  # the same frozen value, not a second parse
+    assert again.feeds == first.feeds
+
+    profile = topics / "uk-poland-defence.yaml"
+    text = profile.read_text(encoding="utf-8")
+    profile.write_text(text.replace("\nname: ", "\nname: Edited ", 1), encoding="utf-8")
+    sources.write_text(sources.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    edited = load_settings(paths)
+    assert edited.topics[0].name.startswith("Edited ") and not first.topics[0].name.startswith(
+        "Edited "
+    )
+    assert edited.topics[0].version != first.topics[0].version
+
+    profile.write_text(text.replace("\nname: ", "\nname: [", 1), encoding="utf-8")
+    for _ in range(2):  # a broken file is an error every time it is read, never a stale value
+        with pytest.raises(ConfigError, match="not valid YAML"):
+            load_settings(paths)
