@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote as prefect_quote
 
 from flows.collect import feed_health
 from flows.collect.lifeline import follow_serve
@@ -226,6 +227,12 @@ def digest(
 
 
 _NO_SMTP = "not sent: no SMTP configured (set NEWSWATCH_SMTP_HOST)"
+T = TypeVar("T")
+
+
+def _unwalked(value: T) -> T:
+    """`value` as a task's argument that Prefect passes on as it is, without walking it."""
+    return cast(T, prefect_quote(value))
 
 
 def _digest_one(
@@ -233,7 +240,10 @@ def _digest_one(
 ) -> dict[str, Any]:
     """Build and write one topic's digest for one period; send it when asked and possible."""
     built = build_digest(settings, topic, period, now)
-    files = write_report(settings, topic, period, built)
+    # quoted for the tasks: Prefect would otherwise walk the settings and the profile (~9,500
+    # values, its aliases) twice per task call looking for futures (unquoted before the call)
+    settings_, topic_, built_ = _unwalked(settings), _unwalked(topic), _unwalked(built)
+    files = write_report(settings_, topic_, period, built_)
     entry: dict[str, Any] = {
         "topic": topic.id,
         "period": period.key,
@@ -248,8 +258,8 @@ def _digest_one(
     elif not built.stories and not settings.digest.send_empty:
         entry["delivery"] = "not sent: empty week and digest.send_empty is false"
     else:
-        entry["sent"] = send_digest(settings, topic, period, built, force)
+        entry["sent"] = send_digest(settings_, topic_, period, built_, force)
     chats = [c for c in settings.channels if c.wants("digest", topic.id)]
     if chats and send and (built.stories or settings.digest.send_empty):
-        entry["channels"] = send_chat_digest(settings, chats, topic, period, built, force)
+        entry["channels"] = send_chat_digest(settings_, chats, topic_, period, built_, force)
     return entry
