@@ -144,7 +144,7 @@ def load_sources(path: Path) -> SourcesFile:
 # A command reads its files several times (the CLI validates before each flow starts, and
 # each flow reads them again from its parameters): each text is parsed and validated once per
 # process. Keyed by the text itself, so an edited file is read anew; the models are frozen.
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=4)
 def _sources_file(path: Path, text: str) -> SourcesFile:
     data = _parse_yaml(path, text, what="the sources file")
     try:
@@ -153,7 +153,7 @@ def _sources_file(path: Path, text: str) -> SourcesFile:
         raise ConfigError(_explain(path, data, exc)) from None
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=8)  # ~0.4 MB each (the shipped profile): a long serve keeps few
 def _topic_file(path: Path, text: str) -> Topic:
     data = _parse_yaml(path, text, what="a topic file")
     if isinstance(data, dict):
