@@ -560,12 +560,17 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+def _started_early(workers_: int) -> set[int]:
+    """`start_early` with this many workers, once they are running: their PIDs."""
+    before = _my_workers()
+    workers.start_early(ExtractSettings(workers=workers_))
+    _wait_for(lambda: len(_my_workers() - before) == workers_)
+    return _my_workers() - before
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_workers_started_early_extract_the_runs_pages_at_normal_priority() -> None:
-    before = _my_workers()
-    workers.start_early(ExtractSettings(workers=1))
-    _wait_for(lambda: len(_my_workers() - before) == 1)
-    early = _my_workers() - before
+    early = _started_early(1)
     with ExtractionPool(ExtractSettings(workers=1), function=faults.report_scheduling) as pool:
         results = pool.extract_many([("a", b"", None), ("b", b"", None)])
     pids = {int(r.text.split()[0]) for r in results.values()}
@@ -576,10 +581,7 @@ def test_workers_started_early_extract_the_runs_pages_at_normal_priority() -> No
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_unused_early_workers_stop_and_a_pool_of_another_size_starts_its_own() -> None:
-    before = _my_workers()
-    workers.start_early(ExtractSettings(workers=2))
-    _wait_for(lambda: len(_my_workers() - before) == 2)
-    early = _my_workers() - before
+    early = _started_early(2)
     with ExtractionPool(ExtractSettings(workers=1), function=faults.report_pid) as pool:
         pid = int(pool.extract_many([("a", b"", None)])["a"].text)
         _wait_for(lambda: not (early & _my_workers()))  # stopped, not left running
