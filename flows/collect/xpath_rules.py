@@ -1,0 +1,293 @@
+"""trafilatura's costliest XPath rules, evaluated in Python: the same elements, in the same order.
+
+On real pages a quarter of the extraction's CPU is six of trafilatura's XPath expressions
+(bench/README.md, "XPath rules"). Their `re:test()` calls go from libxml2's XPath engine back
+into Python once per element and attribute; the same tests written as a loop over the
+elements, with the same regular expressions, take about a third of the time.
+
+Each rule here stands for one expression of one of trafilatura's lists, and only while that
+expression reads exactly as expected: its *shape* (the expression with every quoted literal
+replaced by '?' and its whitespace collapsed) must equal the rule's. The literals themselves,
+the regular expressions included, are read from trafilatura's expression, so a new vocabulary
+in a later trafilatura is followed; a new shape leaves trafilatura's own expression in place
+(tests/test_xpath_rules.py says which). `swapped()` puts the rules into trafilatura's lists
+for the duration of one extraction (flows/collect/cascade.py), so trafilatura called directly
+(the benchmark's plain floor) is unchanged.
+
+What the XPath means, as the predicates below follow it:
+
+- `.//*[...]` on an element: its descendant elements (not itself), in document order.
+- `self::div`: the element's tag is `div` (lxml's HTML parser lowercases tags).
+- `@a='v'`: the attribute exists and equals v. `contains(@a, 'v')`, `re:test(@a, 'p')`: on the
+  attribute's value, or on "" when it is absent (lxml's EXSLT test searches with Python's re).
+- `@a|@b` as a string: the value of whichever of the two comes first in the element's source
+  (libxml2 keeps an element's attributes in order); "" when it has neither.
+- `[...][1]` after `.//*`: among each element's children that pass, the first only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import trafilatura.xpaths as tx
+from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type information
+
+Tree = Any  # lxml.html.HtmlElement: lxml ships no type information
+Test = Callable[[Tree], bool]
+
+
+def shape(path: str) -> str:
+    """The expression with its quoted literals replaced by '?' and its whitespace collapsed."""
+    return " ".join(re.sub(r"'[^']*'", "'?'", path).split())
+
+
+def literals(path: str) -> list[str]:
+    """The expression's quoted literals, in order."""
+    return re.findall(r"'([^']*)'", path)
+
+
+def first_of(el: Tree, a: str, b: str) -> str:
+    """`@a|@b` as a string: the value of whichever comes first in the element's source."""
+    va, vb = el.get(a), el.get(b)
+    if va is None or vb is None:
+        found = vb if va is None else va
+        return "" if found is None else str(found)
+    for key in el.keys():  # noqa: SIM118  # lxml's attributes in source order
+        if key in (a, b):
+            return str(va if key == a else vb)
+    return str(va)  # pragma: no cover  # both exist, so one of them is among the keys
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`.//*[test]` (first_only: `.//*[test][1]`) over `tags` (empty: every element)."""
+
+    expression: Any  # trafilatura's etree.XPath it stands for
+    tags: tuple[str, ...]
+    test: Test
+    first_only: bool = False
+
+    @property
+    def path(self) -> str:
+        return str(self.expression.path)
+
+    def __call__(self, tree: Tree, **variables: Any) -> list[Tree]:
+        if variables or not isinstance(tree, etree._Element):  # not how trafilatura calls it
+            return list(self.expression(tree, **variables))
+        tags = self.tags or (etree.Element,)  # the Element factory: elements, no comments
+        found = [el for el in tree.iterdescendants(*tags) if self.test(el)]
+        if self.first_only:
+            found = [el for el in found if not self._passing_sibling_before(el)]
+        return found
+
+    def _passing_sibling_before(self, el: Tree) -> bool:
+        siblings = el.itersiblings(*(self.tags or (etree.Element,)), preceding=True)
+        return any(self.test(s) for s in siblings)
+
+
+def _search(pattern: str) -> Callable[[str], object]:
+    """A test of `re:test(…, pattern)`: a match (true) or None."""
+    return re.compile(pattern).search
+
+
+# --- the rules: each builds its test from the expression's literals ------------------------
+# (`el.get(name) or ""` is `@name` as a string; written out, not called: these run per element)
+
+
+def _infinite_scroll(lits: list[str]) -> tuple[tuple[str, ...], Test]:
+    """RAW_TREE_PRUNE_XPATH[0]: containers of appended follow-up articles."""
+    id_any, class_any, id_box, class_box = map(_search, lits)
+
+    def test(el: Tree) -> bool:
+        ident, cls = el.get("id") or "", el.get("class") or ""
+        if not (id_any(ident) or class_any(cls)):
+            return False
+        return next(el.iterdescendants("h1"), None) is None or bool(id_box(ident) or class_box(cls))
+
+    return ("div", "section", "aside"), test
+
+
+def _share_buttons(lits: list[str]) -> tuple[tuple[str, ...], Test]:
+    """RAW_TREE_PRUNE_XPATH[1]: contains(@class, '…')."""
+    (part,) = lits
+    return ("div", "section", "aside"), lambda el: part in (el.get("class") or "")
+
+
+def _comment_sections(lits: list[str]) -> tuple[tuple[str, ...], Test]:
+    """REMOVE_COMMENTS_AND_LISTS_XPATH[0]: comment sections; lists only by their own names."""
+    id_any, class_any, id_list, class_list = map(_search, lits)
+
+    def test(el: Tree) -> bool:
+        ident, cls = el.get("id") or "", el.get("class") or ""
+        if not (id_any(ident) or class_any(cls)):
+            return False
+        return el.tag not in ("ol", "ul") or bool(id_list(ident) or class_list(cls))
+
+    return ("div", "list", "section", "details", "ol", "ul"), test
+
+
+def _article_body(lits: list[str]) -> tuple[tuple[str, ...], Test]:
+    """BODY_XPATH[0]: the article's container, by its usual names (first_only)."""
+    post, entry, itemprop, article_id = lits[:4]
+    id_body, class_body = map(_search, lits[4:])
+
+    def test(el: Tree) -> bool:
+        cls, ident = el.get("class"), el.get("id")
+        return bool(
+            cls in (post, entry)
+            or el.get("itemprop") == itemprop
+            or ident == article_id
+            or id_body(ident or "")
+            or class_body(cls or "")
+        )
+
+    return ("article", "div", "main", "section"), test
+
+
+def _boilerplate(lits: list[str]) -> tuple[tuple[str, ...], Test]:
+    """OVERALL_DISCARD_XPATH[0]: navigation, sharing, ads, bylines and the like."""
+    upper, lower, nav, popular = lits[:4]
+    consent, id_any, class_any = map(_search, lits[4:])
+
+    def test(el: Tree) -> bool:
+        ident, cls = el.get("id") or "", el.get("class") or ""
+        return bool(
+            id_any(ident)
+            or class_any(cls)
+            or consent(first_of(el, "id", "class"))
+            or el.get("data-lp-replacement-content") is not None
+            or nav in (el.get("role") or "").replace(upper, lower)
+            or popular in (el.get("data-component") or "")
+        )
+
+    return ("div", "item", "list", "p", "section", "span"), test
+
+
+def _hidden(lits: list[str]) -> tuple[tuple[str, ...], Test]:
+    """OVERALL_DISCARD_XPATH[1]: comment titles, replies and hidden elements, any tag."""
+    title, reply, hidden, no_display, no_display_spaced = lits[:5]
+    id_comments, class_any, hidden_test = map(_search, (*lits[5:7], hidden))
+    aria = lits[7]
+
+    def test(el: Tree) -> bool:
+        ident, cls, style = el.get("id") or "", el.get("class") or "", el.get("style") or ""
+        return bool(
+            class_any(cls)
+            or id_comments(ident)
+            or el.get("class") == title
+            or first_of(el, "id", "class").startswith(reply)
+            or hidden_test(first_of(el, "id", "style"))
+            or no_display in style
+            or no_display_spaced in style
+            or el.get("aria-hidden") == aria
+        )
+
+    return (), test
+
+
+Builder = Callable[[list[str]], tuple[tuple[str, ...], Test]]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Where a rule goes in trafilatura's lists, and the shape it stands for."""
+
+    where: str  # the list's name in trafilatura.xpaths
+    index: int
+    expected: str  # shape() of the expression
+    build: Builder
+    first_only: bool = False
+
+
+SPECS = (
+    Spec(
+        "RAW_TREE_PRUNE_XPATH",
+        0,
+        ".//*[self::div or self::section or self::aside][ re:test(@id, '?') or "
+        "re:test(@class, '?')][ not(.//h1) or re:test(@id, '?') or re:test(@class, '?')]",
+        _infinite_scroll,
+    ),
+    Spec(
+        "RAW_TREE_PRUNE_XPATH",
+        1,
+        ".//*[self::div or self::section or self::aside][contains(@class, '?')]",
+        _share_buttons,
+    ),
+    Spec(
+        "REMOVE_COMMENTS_AND_LISTS_XPATH",
+        0,
+        ".//*[self::div or self::list or self::section or self::details or self::ol or "
+        "self::ul][ re:test(@id, '?') or re:test(@class, '?')][ not(self::ol or self::ul) or "
+        "re:test(@id, '?') or re:test(@class, '?')]",
+        _comment_sections,
+    ),
+    Spec(
+        "BODY_XPATH",
+        0,
+        ".//*[self::article or self::div or self::main or self::section][ @class='?' or "
+        "@class='?' or @itemprop='?' or @id='?' or re:test(@id, '?') or re:test(@class, '?') ][1]",
+        _article_body,
+        first_only=True,
+    ),
+    Spec(
+        "OVERALL_DISCARD_XPATH",
+        0,
+        ".//*[self::div or self::item or self::list or self::p or self::section or self::span][ "
+        "@data-lp-replacement-content or contains(translate(@role, '?', '?'), '?') or "
+        "contains(@data-component, '?') or re:test(@id|@class, '?') or re:test(@id, '?') or "
+        "re:test(@class, '?')]",
+        _boilerplate,
+    ),
+    Spec(
+        "OVERALL_DISCARD_XPATH",
+        1,
+        ".//*[@class='?' or starts-with(@id|@class, '?') or re:test(@id|@style, '?') or "
+        "contains(@style, '?') or contains(@style, '?') or re:test(@id, '?') or "
+        "re:test(@class, '?') or @aria-hidden='?']",
+        _hidden,
+    ),
+)
+
+
+def bind(spec: Spec, expression: Any) -> Rule | None:
+    """The rule for trafilatura's `expression`, or None when it no longer reads as expected."""
+    path = getattr(expression, "path", None)
+    if not isinstance(path, str) or shape(path) != spec.expected:
+        return None
+    tags, test = spec.build(literals(path))
+    return Rule(expression, tags, test, spec.first_only)
+
+
+def _bound() -> list[tuple[list[Any], int, Any, Rule]]:
+    """(trafilatura's list, index, its expression, our rule) for every spec that still fits."""
+    bound = []
+    for spec in SPECS:
+        where = getattr(tx, spec.where, None)
+        if isinstance(where, list) and len(where) > spec.index:
+            rule = bind(spec, where[spec.index])
+            if rule is not None:
+                bound.append((where, spec.index, where[spec.index], rule))
+    return bound
+
+
+BOUND = _bound()
+
+
+@contextlib.contextmanager
+def swapped() -> Iterator[None]:
+    """trafilatura's lists hold the rules instead of their expressions, until the block ends.
+
+    The rules give the same elements, so a call in another thread meanwhile gets the same
+    result either way.
+    """
+    for where, index, _expression, rule in BOUND:
+        where[index] = rule
+    try:
+        yield
+    finally:
+        for where, index, expression, _rule in BOUND:
+            where[index] = expression

@@ -1,0 +1,152 @@
+"""The Python rules must find exactly the elements trafilatura's XPath expressions find."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trafilatura
+import trafilatura.xpaths as tx
+from lxml import etree
+from lxml import html as lxml_html
+from trafilatura.htmlprocessing import convert_tags, tree_cleaning
+from trafilatura.settings import Extractor
+
+from flows.collect import xpath_rules
+from flows.collect.xpath_rules import SPECS, Spec, bind
+
+PAGES = Path(__file__).parent / "fixtures" / "pages"
+NAMESPACES = {"re": "http://exslt.org/regular-expressions"}
+
+# Attribute values built from the words the expressions test for, at the start, inside and at
+# the end of a value, in both cases where the expressions care, and near misses
+WORDS = [
+    "cookie", "share", "Share", "shareable", "social", "nav", "Nav", "navbar", "menu", "sidebar",
+    "comment", "Comments", "commentary", "comol", "disqus_thread", "post-comments", "hidden",
+    "hide-x", "x hidden", "reply-to", "x-reply-y", "post", "entry", "articleBody",
+    "articleContent", "article-body", "article__content", "post-content", "mvp-post-add-box",
+    "mvp-post-add-wrap", "infinite-scroll", "infinitescroll", "elementor-share-buttons", "ad",
+    " ad ", "ad-top", "top-ad-", "widget", "byline", "meta", "related", "true", "false",
+    "MostPopularStories", "reader-comments", "comments-title", "display:none", "display: none",
+    "color: red", "x", "",
+]  # fmt: skip
+ATTRIBUTES = [
+    "id", "class", "style", "role", "data-component", "data-lp-replacement-content",
+    "aria-hidden", "itemprop",
+]  # fmt: skip
+ROLES = ["Navigation", "NAV", "nav bar", "banner", ""]  # translate(@role, 'N', 'n')
+TAGS = [
+    "div", "section", "aside", "article", "main", "details", "ol", "ul", "list", "item", "p",
+    "span", "h1", "a",
+]  # fmt: skip
+
+
+def random_tree(rng: random.Random, elements: int = 40) -> Any:
+    """A document of nested elements with attributes in random order, from the words above."""
+    root = lxml_html.document_fromstring("<html><body></body></html>")
+    parents = [root.find("body")]
+    for _ in range(elements):
+        el = etree.SubElement(rng.choice(parents), rng.choice(TAGS))
+        for name in rng.sample(ATTRIBUTES, rng.randint(0, 4)):  # sample: a random order
+            value = " ".join(rng.sample(WORDS, rng.randint(1, 2)))
+            el.set(name, rng.choice(ROLES) if name == "role" else value)
+        el.text = rng.choice(["words", "", None])
+        parents.append(el)
+    return root
+
+
+def trees() -> list[tuple[str, Any]]:
+    """Fixture pages at the stages trafilatura evaluates the expressions, and random trees."""
+    found = []
+    options = Extractor(output_format="python")
+    for page in sorted(PAGES.glob("*.html")):
+        raw = trafilatura.load_html(page.read_bytes())
+        cleaned = tree_cleaning(lxml_html.fromstring(lxml_html.tostring(raw)), options)
+        found += [(f"{page.stem} raw", raw), (f"{page.stem} cleaned", cleaned)]
+        found.append((f"{page.stem} converted", convert_tags(cleaned, options)))
+    rng = random.Random(20261207)
+    found += [(f"random {i}", random_tree(rng)) for i in range(400)]
+    return found
+
+
+def test_every_rule_stands_for_its_expression_in_the_installed_trafilatura() -> None:
+    """Fails when a trafilatura upgrade changed an expression's shape: the rule then stays
+    out (trafilatura's own expression runs, slower) until it is written for the new one."""
+    bound = {(where, index) for where, index, _x, _rule in _names()}
+    assert bound == {(spec.where, spec.index) for spec in SPECS}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[f"{s.where}[{s.index}]" for s in SPECS])
+def test_the_rule_finds_the_expressions_elements_in_order(spec: Spec) -> None:
+    expression = getattr(tx, spec.where)[spec.index]
+    rule = bind(spec, expression)
+    assert rule is not None
+    found_any = 0
+    for name, tree in trees():
+        expected = expression(tree)
+        assert rule(tree) == expected, name
+        found_any += bool(expected)
+    assert found_any >= 20  # the trees exercise the expression, not only its empty answer
+
+
+def test_the_first_of_two_attributes_is_the_first_in_the_source() -> None:
+    spec = next(s for s in SPECS if s.where == "OVERALL_DISCARD_XPATH" and s.index == 0)
+    rule = bind(spec, tx.OVERALL_DISCARD_XPATH[0])
+    assert rule is not None
+    for html, hits in (
+        ('<div class="x" id="cookie">a</div>', 0),
+        ('<div id="cookie" class="x">a</div>', 1),
+        ('<div id="x" class="cookie">a</div>', 0),
+        ('<div class="cookie" id="x">a</div>', 1),
+    ):
+        tree = lxml_html.document_fromstring(f"<html><body>{html}</body></html>")
+        assert len(tx.OVERALL_DISCARD_XPATH[0](tree)) == len(rule(tree)) == hits, html
+
+
+def test_a_new_vocabulary_is_followed() -> None:
+    """The regular expressions come from trafilatura's expression, not from this project."""
+    spec = next(s for s in SPECS if s.where == "OVERALL_DISCARD_XPATH" and s.index == 0)
+    path = tx.OVERALL_DISCARD_XPATH[0].path.replace("'cookie'", "'biscuit'")
+    expression = etree.XPath(path, namespaces=NAMESPACES)
+    rule = bind(spec, expression)
+    assert rule is not None
+    tree = lxml_html.document_fromstring(
+        '<html><body><div id="biscuit">a</div><div id="cookie">b</div></body></html>'
+    )
+    assert [el.text for el in rule(tree)] == [el.text for el in expression(tree)] == ["a"]
+
+
+def test_a_new_shape_leaves_trafilaturas_expression_in_place() -> None:
+    spec = next(s for s in SPECS if s.where == "RAW_TREE_PRUNE_XPATH" and s.index == 1)
+    changed = ".//*[self::div or self::section][contains(@class, 'elementor-share-buttons')]"
+    assert bind(spec, etree.XPath(changed)) is None
+    assert bind(spec, "not an expression") is None
+
+
+def test_rules_are_swapped_in_for_one_extraction_only() -> None:
+    before = {(where, index): x for where, index, x, _rule in _names()}
+    with pytest.raises(RuntimeError), xpath_rules.swapped():
+        assert all(
+            getattr(tx, where)[index] is not x and getattr(tx, where)[index].expression is x
+            for (where, index), x in before.items()
+        )
+        raise RuntimeError("an extraction failed")
+    assert all(getattr(tx, where)[index] is x for (where, index), x in before.items())
+
+
+def test_a_rule_called_otherwise_than_trafilatura_does_runs_the_expression() -> None:
+    spec = SPECS[0]
+    rule = bind(spec, getattr(tx, spec.where)[spec.index])
+    assert rule is not None
+    tree = lxml_html.document_fromstring(
+        '<html><body><div id="infinite-scroll">more</div></body></html>'
+    ).getroottree()  # a whole document, not an element: `.//*` includes the root
+    assert [el.text for el in rule(tree)] == ["more"]
+
+
+def _names() -> list[tuple[str, int, Any, Any]]:
+    """(list name, index, trafilatura's expression, rule) for every bound rule."""
+    names = {id(getattr(tx, spec.where)): spec.where for spec in SPECS}
+    return [(names[id(where)], index, x, rule) for where, index, x, rule in xpath_rules.BOUND]
