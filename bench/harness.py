@@ -635,33 +635,76 @@ def warehouse_counts(db: Path) -> dict[str, Any]:
 # The naive loop (a subprocess, so that it shares nothing with this process)
 # =========================================================================================
 def naive_main(argv: list[str]) -> None:
-    """`_naive FEED_URL...`: the obvious script, one article after another."""
+    """`_naive [--match-insert DB] FEED_URL...`: the obvious script, one article after another.
+
+    With --match-insert, issue 13's naive loop (fetch, plain extract, match, insert): each text
+    is also scored against the project's topics (newswatch's own matcher) and inserted into a
+    DuckDB table, one autocommitted INSERT per article, as the obvious script would.
+    """
+    parser = argparse.ArgumentParser(prog="harness.py _naive")
+    parser.add_argument("--match-insert", type=Path, metavar="DB")
+    parser.add_argument("feeds", nargs="+")
+    args = parser.parse_args(argv)
     t_start = time.perf_counter()
     import feedparser
     import httpx
     import trafilatura
 
+    store: Callable[[str, str, str], None] | None = None
+    if args.match_insert is not None:
+        store = _naive_store(args.match_insert)
+
     t_loop = time.perf_counter()
     pages = extracted = 0
     with httpx.Client(timeout=30) as client:
-        for feed_url in argv:
+        for feed_url in args.feeds:
             feed = feedparser.parse(io.BytesIO(client.get(feed_url).content))
             for entry in feed.entries:
                 response = client.get(entry.link)
                 pages += 1
-                if response.status_code == 200 and trafilatura.extract(response.content):
+                text = (
+                    trafilatura.extract(response.content) if response.status_code == 200 else None
+                )
+                if text:
                     extracted += 1
+                    if store is not None:
+                        store(entry.link, entry.get("title", ""), text)
     end = time.perf_counter()
     print(
         json.dumps(
             {
                 "pages": pages,
                 "extracted": extracted,
+                "match_insert": store is not None,
                 "imports_s": t_loop - t_start,
                 "loop_s": end - t_loop,
             }
         )
     )
+
+
+def _naive_store(db: Path) -> Callable[[str, str, str], None]:
+    """Match a text against every topic and insert it with its scores: one row, one commit."""
+    import duckdb
+
+    from flows.config import load_topics
+    from flows.matching.match import compile_topic, match_text
+
+    topics = [compile_topic(t) for t in load_topics(ROOT / "topics")]
+    con = duckdb.connect(str(db))
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS articles (url VARCHAR PRIMARY KEY, title VARCHAR, "
+        "text VARCHAR, matched BOOLEAN, score DOUBLE)"
+    )
+
+    def store(url: str, title: str, text: str) -> None:
+        results = [match_text(t, title=title, text=text) for t in topics]
+        con.execute(
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?)",
+            [url, title, text, any(r.matched for r in results), max(r.score for r in results)],
+        )
+
+    return store
 
 
 def run_json(
@@ -825,24 +868,53 @@ class Session:
         return runs
 
     def naive(self, feed_urls: list[str]) -> tuple[dict[str, Any], float]:
-        """The naive loop, best of up to 3 runs while the machine is busy."""
+        """Issue 13's naive loop (fetch, plain extract, match, insert), best of up to 3 runs
+        while the machine is busy; under "bare", the same loop without match and insert."""
+        naive, naive_wall = self._naive_runs(feed_urls, match_insert=True)
+        bare, bare_wall = self._naive_runs(feed_urls, match_insert=False)
+        naive["bare"] = bare | {"process_wall_s": round(bare_wall, 2)}
+        return naive, naive_wall
+
+    def _naive_runs(self, feed_urls: list[str], *, match_insert: bool) -> tuple[Any, float]:
         naives: list[tuple[dict[str, Any], float]] = []
+        label = "naive" if match_insert else "naive-bare"
+        what = "match, insert" if match_insert else "no match, no insert"
         while not naives or (
             naives[-1][0]["foreign_cores_avg"] > NOISY_CORES
             and len(naives) < 3
             and self.left() > 60
         ):
             self.step(
-                f"naive-{len(naives) + 1}",
-                "naive loop: httpx + feedparser + trafilatura, sequential",
+                f"{label}-{len(naives) + 1}",
+                f"naive loop: httpx + feedparser + trafilatura, {what}, sequential",
             )
             self.server.reset()
-            got, wall = run_json(HARNESS, ["_naive", *feed_urls], self.server.proc.pid)
+            argv = ["_naive", *feed_urls]
+            if match_insert:
+                db = self.tmp / f"{label}-{len(naives) + 1}.duckdb"
+                argv[1:1] = ["--match-insert", str(db)]
+            got, wall = run_json(HARNESS, argv, self.server.proc.pid)
             got["server_requests"] = self.server.stats()
             naives.append((got, wall))
         naive, naive_wall = min(naives, key=lambda x: x[1])
         naive["runs_s"] = [round(w, 2) for _, w in naives]
         return naive, naive_wall
+
+
+def naive_line(naive: dict[str, Any], cold_s: float) -> str:
+    """The naive loop's figures for a table: issue 13's loop, and the bare one beside it."""
+    line = (
+        f"{naive['process_wall_s']:.1f} s: fetch, plain extract, match, insert (best of "
+        f"{naive['runs_s']}; loop {naive['loop_s']:.1f} s + imports {naive['imports_s']:.1f} s; "
+        f"{naive['extracted']}/{naive['pages']} extracted)"
+    )
+    bare = naive.get("bare")
+    if bare:
+        line += (
+            f"; without match and insert {bare['process_wall_s']:.1f} s (best of "
+            f"{bare['runs_s']}), {bare['process_wall_s'] / cold_s:.2f}× the cold run"
+        )
+    return line
 
 
 def whole_run_figures(

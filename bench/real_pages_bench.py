@@ -11,7 +11,8 @@ the real `newswatch ingest`. Measures in one run:
                   entry lacks: here the author, on the last copy) against
                   `trafilatura.extract(html, include_comments=False)`
   whole run       fixed start-up, cold ingest, cold − start-up, floor (plain trafilatura
-                  CPU / cores), ratio, the naive loop, speed-up, peak RSS and PSS
+                  CPU / cores), ratio, the naive loop (fetch, plain extract, match,
+                  insert: bench/harness.py), speed-up, peak RSS and PSS
   parallel plain  the floor's work run in `cores` processes at once (nothing else): the
                   wall time this machine allows any pipeline, beside the floor
 
@@ -448,8 +449,7 @@ def _print_table(
         ),
         (
             "naive loop (sequential)",
-            f"{f['naive_s']:.1f} s (best of {naive['runs_s']}; {naive['extracted']}/"
-            f"{naive['pages']} extracted)",
+            harness.naive_line(naive, f["cold_s"]),
             "",
         ),
         (
