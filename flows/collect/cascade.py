@@ -38,7 +38,7 @@ on 3 others), and 61 of 78 page measures were not needed (9 led to a retry): eac
 article_text's text with bare_extraction's on every fixture page, pages where readability wins
 and pages that escalate among them, and shows that each skip, forced, would change a text.
 
-**The XPath rules.** Six of trafilatura's XPath expressions, a quarter of its CPU on real
+**The XPath rules.** Seven of trafilatura's XPath expressions, a quarter of its CPU on real
 pages, are evaluated by Python rules that find the same elements (flows/collect/xpath_rules.py),
 for the duration of the cascade only.
 """

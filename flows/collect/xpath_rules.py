@@ -1,18 +1,19 @@
 """trafilatura's costliest XPath rules, evaluated in Python: the same elements, in the same order.
 
-On real pages a quarter of the extraction's CPU is six of trafilatura's XPath expressions
+On real pages a quarter of the extraction's CPU was seven of trafilatura's XPath expressions
 (bench/README.md, "XPath rules"). Their `re:test()` calls go from libxml2's XPath engine back
 into Python once per element and attribute; the same tests written as a loop over the
 elements, with the same regular expressions, take about a third of the time.
 
-Each rule here stands for one expression of one of trafilatura's lists, and only while that
-expression reads exactly as expected: its *shape* (the expression with every quoted literal
-replaced by '?' and its whitespace collapsed) must equal the rule's. The literals themselves,
-the regular expressions included, are read from trafilatura's expression, so a new vocabulary
-in a later trafilatura is followed; a new shape leaves trafilatura's own expression in place
-(tests/test_xpath_rules.py says which). `swapped()` puts the rules into trafilatura's lists
-for the duration of one extraction (flows/collect/cascade.py), so trafilatura called directly
-(the benchmark's plain floor) is unchanged.
+Each rule here stands for one expression (of one of trafilatura's lists, or a module's own),
+and only while that expression reads exactly as expected: its *shape* (the expression with
+every quoted literal replaced by '?' and its whitespace collapsed) must equal the rule's. The
+literals themselves, the regular expressions included, are read from trafilatura's expression,
+so a new vocabulary in a later trafilatura is followed; a new shape leaves trafilatura's own
+expression in place (tests/test_xpath_rules.py says which). `swapped()` puts the rules where
+trafilatura looks its expressions up for the duration of one extraction
+(flows/collect/cascade.py), so trafilatura called directly (the benchmark's plain floor) is
+unchanged.
 
 What the XPath means, as the predicates below follow it:
 
@@ -23,11 +24,13 @@ What the XPath means, as the predicates below follow it:
 - `@a|@b` as a string: the value of whichever of the two comes first in the element's source
   (libxml2 keeps an element's attributes in order); "" when it has neither.
 - `[...][1]` after `.//*`: among each element's children that pass, the first only.
+- `a|b|…`: every element any of them finds, once, in document order.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -89,9 +92,10 @@ class Rule:
         return any(self.test(s) for s in siblings)
 
 
-def _search(pattern: str) -> Callable[[str], object]:
-    """A test of `re:test(…, pattern)`: a match (true) or None."""
-    return re.compile(pattern).search
+def _search(pattern: str, flags: str = "") -> Callable[[str], object]:
+    """A test of `re:test(…, pattern[, flags])`: a match (true) or None. As lxml's EXSLT
+    functions do, "i" among the flags ignores case."""
+    return re.compile(pattern, re.IGNORECASE if "i" in flags else 0).search
 
 
 # --- the rules: each builds its test from the expression's literals ------------------------
@@ -189,18 +193,62 @@ def _hidden(lits: list[str]) -> tuple[tuple[str, ...], Test]:
     return (), test
 
 
+def _basic_clean(lits: list[str]) -> tuple[tuple[str, ...], Test]:
+    """trafilatura.baseline's BASIC_CLEAN_XPATH: asides, footers, scripts, styles and the like,
+    and cookie banners (a union: each element once, in document order)."""
+    footer, class_consent, class_flags, id_consent, id_flags = lits
+    class_test = _search(class_consent, class_flags)
+    id_test = _search(id_consent, id_flags)
+    dropped = frozenset({"aside", "fencedframe", "footer", "script", "style", "svg", "template"})
+
+    def test(el: Tree) -> bool:
+        tag = el.tag
+        return bool(
+            tag in dropped
+            or (tag == "div" and footer in first_of(el, "class", "id"))
+            or class_test(el.get("class") or "")
+            or id_test(el.get("id") or "")
+        )
+
+    return (), test
+
+
 Builder = Callable[[list[str]], tuple[tuple[str, ...], Test]]
 
 
 @dataclass(frozen=True)
 class Spec:
-    """Where a rule goes in trafilatura's lists, and the shape it stands for."""
+    """Where a rule goes in trafilatura, and the shape it stands for."""
 
-    where: str  # the list's name in trafilatura.xpaths
-    index: int
+    where: str  # a list of trafilatura.xpaths by its name, or "module.NAME" of an expression
+    index: int | None  # its place in that list; None: `where` names the expression itself
     expected: str  # shape() of the expression
     build: Builder
     first_only: bool = False
+
+    def slot(self) -> tuple[Any, int | str] | None:
+        """(the list, index) or (the module, name) where the expression is looked up."""
+        if self.index is None:
+            module, _, name = self.where.rpartition(".")
+            return importlib.import_module(module), name
+        found = getattr(tx, self.where, None)
+        return (found, self.index) if isinstance(found, list) and len(found) > self.index else None
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A rule and the expression it stands in for, at their slot."""
+
+    owner: Any  # a list, or a module
+    key: int | str
+    expression: Any
+    rule: Rule
+
+    def put(self, value: Any) -> None:
+        if isinstance(self.key, int):
+            self.owner[self.key] = value
+        else:
+            setattr(self.owner, self.key, value)
 
 
 SPECS = (
@@ -250,6 +298,13 @@ SPECS = (
         "re:test(@class, '?') or @aria-hidden='?']",
         _hidden,
     ),
+    Spec(
+        "trafilatura.baseline.BASIC_CLEAN_XPATH",
+        None,
+        ".//aside|.//div[contains(@class|@id, '?')]|.//fencedframe|.//footer|.//script|.//style|"
+        ".//svg|.//template|.//*[re:test(@class, '?', '?') or re:test(@id, '?', '?')]",
+        _basic_clean,
+    ),
 )
 
 
@@ -262,15 +317,18 @@ def bind(spec: Spec, expression: Any) -> Rule | None:
     return Rule(expression, tags, test, spec.first_only)
 
 
-def _bound() -> list[tuple[list[Any], int, Any, Rule]]:
-    """(trafilatura's list, index, its expression, our rule) for every spec that still fits."""
+def _bound() -> list[Bound]:
+    """Every spec that still fits trafilatura's expression, with its rule."""
     bound = []
     for spec in SPECS:
-        where = getattr(tx, spec.where, None)
-        if isinstance(where, list) and len(where) > spec.index:
-            rule = bind(spec, where[spec.index])
-            if rule is not None:
-                bound.append((where, spec.index, where[spec.index], rule))
+        slot = spec.slot()
+        if slot is None:
+            continue
+        owner, key = slot
+        expression = owner[key] if isinstance(key, int) else getattr(owner, key, None)
+        rule = bind(spec, expression)
+        if rule is not None:
+            bound.append(Bound(owner, key, expression, rule))
     return bound
 
 
@@ -279,15 +337,15 @@ BOUND = _bound()
 
 @contextlib.contextmanager
 def swapped() -> Iterator[None]:
-    """trafilatura's lists hold the rules instead of their expressions, until the block ends.
+    """trafilatura looks up the rules instead of their expressions, until the block ends.
 
     The rules give the same elements, so a call in another thread meanwhile gets the same
     result either way.
     """
-    for where, index, _expression, rule in BOUND:
-        where[index] = rule
+    for each in BOUND:
+        each.put(each.rule)
     try:
         yield
     finally:
-        for where, index, expression, _rule in BOUND:
-            where[index] = expression
+        for each in BOUND:
+            each.put(each.expression)
