@@ -140,6 +140,13 @@ def test_rules_are_swapped_in_for_one_extraction_only() -> None:
     assert all(expression_of(s) is x for s, x in zip(SPECS, before, strict=True))
 
 
+def test_an_expression_no_longer_where_it_was_is_left_alone() -> None:
+    gone = Spec("trafilatura.no_such_module.BASIC_CLEAN_XPATH", None, "", SPECS[-1].build)
+    assert gone.slot() is None
+    assert Spec("NO_SUCH_LIST", 0, "", SPECS[0].build).slot() is None
+    assert Spec("BODY_XPATH", 99, "", SPECS[0].build).slot() is None
+
+
 def test_a_rule_called_otherwise_than_trafilatura_does_runs_the_expression() -> None:
     spec = SPECS[0]
     rule = bind(spec, getattr(tx, spec.where)[spec.index])

@@ -230,7 +230,10 @@ class Spec:
         """(the list, index) or (the module, name) where the expression is looked up."""
         if self.index is None:
             module, _, name = self.where.rpartition(".")
-            return importlib.import_module(module), name
+            try:
+                return importlib.import_module(module), name
+            except ImportError:  # a later trafilatura moved it: its own expression runs
+                return None
         found = getattr(tx, self.where, None)
         return (found, self.index) if isinstance(found, list) and len(found) > self.index else None
 
