@@ -59,10 +59,8 @@ def first_of(el: Tree, a: str, b: str) -> str:
     if va is None or vb is None:
         found = vb if va is None else va
         return "" if found is None else str(found)
-    for key in el.keys():  # noqa: SIM118  # lxml's attributes in source order
-        if key in (a, b):
-            return str(va if key == a else vb)
-    return str(va)  # pragma: no cover  # both exist, so one of them is among the keys
+    keys = el.keys()  # lxml's attributes, in source order
+    return str(va if keys.index(a) < keys.index(b) else vb)
 
 
 @dataclass(frozen=True)
@@ -73,10 +71,6 @@ class Rule:
     tags: tuple[str, ...]
     test: Test
     first_only: bool = False
-
-    @property
-    def path(self) -> str:
-        return str(self.expression.path)
 
     def __call__(self, tree: Tree, **variables: Any) -> list[Tree]:
         if variables or not isinstance(tree, etree._Element):  # not how trafilatura calls it
@@ -102,17 +96,26 @@ def _search(pattern: str, flags: str = "") -> Callable[[str], object]:
 # (`el.get(name) or ""` is `@name` as a string; written out, not called: these run per element)
 
 
-def _infinite_scroll(lits: list[str]) -> tuple[tuple[str, ...], Test]:
-    """RAW_TREE_PRUNE_XPATH[0]: containers of appended follow-up articles."""
-    id_any, class_any, id_box, class_box = map(_search, lits)
+def _named_unless(lits: list[str], exempt: Test) -> Test:
+    """`[re:test(@id, '?') or re:test(@class, '?')][exempt or re:test(@id, '?') or
+    re:test(@class, '?')]`: named by the first two patterns, and kept only when `exempt` holds
+    or the last two name it too."""
+    id_any, class_any, id_own, class_own = map(_search, lits)
 
     def test(el: Tree) -> bool:
         ident, cls = el.get("id") or "", el.get("class") or ""
         if not (id_any(ident) or class_any(cls)):
             return False
-        return next(el.iterdescendants("h1"), None) is None or bool(id_box(ident) or class_box(cls))
+        return exempt(el) or bool(id_own(ident) or class_own(cls))
 
-    return ("div", "section", "aside"), test
+    return test
+
+
+def _infinite_scroll(lits: list[str]) -> tuple[tuple[str, ...], Test]:
+    """RAW_TREE_PRUNE_XPATH[0]: containers of appended follow-up articles, unless they hold an
+    h1 (then only by their own names)."""
+    no_h1 = _named_unless(lits, lambda el: next(el.iterdescendants("h1"), None) is None)
+    return ("div", "section", "aside"), no_h1
 
 
 def _share_buttons(lits: list[str]) -> tuple[tuple[str, ...], Test]:
@@ -123,15 +126,8 @@ def _share_buttons(lits: list[str]) -> tuple[tuple[str, ...], Test]:
 
 def _comment_sections(lits: list[str]) -> tuple[tuple[str, ...], Test]:
     """REMOVE_COMMENTS_AND_LISTS_XPATH[0]: comment sections; lists only by their own names."""
-    id_any, class_any, id_list, class_list = map(_search, lits)
-
-    def test(el: Tree) -> bool:
-        ident, cls = el.get("id") or "", el.get("class") or ""
-        if not (id_any(ident) or class_any(cls)):
-            return False
-        return el.tag not in ("ol", "ul") or bool(id_list(ident) or class_list(cls))
-
-    return ("div", "list", "section", "details", "ol", "ul"), test
+    not_a_list = _named_unless(lits, lambda el: el.tag not in ("ol", "ul"))
+    return ("div", "list", "section", "details", "ol", "ul"), not_a_list
 
 
 def _article_body(lits: list[str]) -> tuple[tuple[str, ...], Test]:
