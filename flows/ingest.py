@@ -101,12 +101,7 @@ async def _run(
         log.info("%d new entries; fetching and extracting their pages", len(entries))
         scores = RunScores(settings.topics, now)  # each article scored as its batch arrives
         collection = Collection(now=now, run_id=report.run_id, budget=budget, on_article=scores.add)
-        ready = asyncio.create_task(asyncio.to_thread(_ready_the_end, scores)) if entries else None
-        try:
-            await collect(entries, collection)
-        finally:
-            if ready is not None:
-                await ready
+        await collect(entries, collection)
         articles = _fresh_articles(settings, collection, known)
         stored, signed = _group(settings, articles, collection.signatures, known, report, now)
         matches = scores.rows(articles)
@@ -284,16 +279,3 @@ def _group(
         ArticleRow.of(a, story_id=ids.get(a.key, story_id(a.key)), run_id=report.run_id)
         for a in articles
     ], [SignatureRow.of(s, story_id=ids[s.key], signed_at=now) for s in signed]
-
-
-def _ready_the_end(scores: RunScores) -> None:
-    """What the end of a run with new pages needs, made ready while its pages are extracted.
-
-    A thread, so that it takes the event loop's spare moments: the topics compiled, numpy (the
-    stored signatures that new articles are grouped with), the Atom feeds' renderer. After the
-    last page they took ~0.1 s on one core, with the other idle (724 real pages).
-    """
-    scores.compiled()
-    import numpy  # noqa: F401
-
-    from flows.delivery import match_feed  # noqa: F401

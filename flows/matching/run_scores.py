@@ -6,7 +6,6 @@ page, with the other idle; scored as they arrive, that time is spent while the w
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -23,16 +22,14 @@ class RunScores:
     def __init__(self, topics: Sequence[Topic], now: datetime) -> None:
         self._topics = tuple(topics)
         self._now = now
-        self._lock = threading.Lock()
         self._compiled: list[CompiledTopic] | None = None
         self._scored: dict[str, tuple[Article, list[MatchRow]]] = {}  # by key: the first copy
 
     def compiled(self) -> list[CompiledTopic]:
-        """The topics compiled (~30 ms a profile), once, by whichever thread asks first."""
-        with self._lock:
-            if self._compiled is None:
-                self._compiled = [compile_topic(topic) for topic in self._topics]
-            return self._compiled
+        """The topics compiled (~30 ms a profile), once, when the first article is scored."""
+        if self._compiled is None:
+            self._compiled = [compile_topic(topic) for topic in self._topics]
+        return self._compiled
 
     def add(self, article: Article) -> None:
         """Score an article now (a second article with the same key is scored when asked for)."""
