@@ -265,7 +265,6 @@ def traced_main(argv: list[str]) -> None:
     from flows.collect import fetch as ff
     from flows.collect import pages as pg
     from flows.collect import workers as fx
-    from flows.matching import run_scores
     from warehouse import batches
 
     trace.mark("imports_done")
@@ -275,6 +274,7 @@ def traced_main(argv: list[str]) -> None:
         (ing, "_new_entries"),
         (ing, "_fresh_articles"),
         (ing, "_group"),
+        (ing, "_score"),
         (batches, "open_warehouse"),
         (batches, "save"),
         (run_summary.RunReport, "batch"),
@@ -287,9 +287,6 @@ def traced_main(argv: list[str]) -> None:
             wrapped.append(f"{getattr(owner, '__name__', owner)}.{attr}")
     if trace.wrap(pg, "collect", "_collect"):  # the span the breakdown calls _collect
         wrapped.append("flows.collect.pages.collect")
-    # the matches the save needs: most were scored as their batches arrived (inside _collect)
-    if trace.wrap(run_scores.RunScores, "rows", "_score"):
-        wrapped.append("RunScores.rows")
     orig_fetch = ff.Fetcher.fetch
     # The flow's first statement reads the settings: Prefect is up by then.
     for attr in ("settings_for", "load_settings"):
@@ -630,7 +627,7 @@ def _print_trace(traced: dict[str, Any], figures: dict[str, Any]) -> None:
         ("   extraction pool shutdown (__exit__)", span("__exit__")),
         ("dedupe by canonical key", span("_fresh_articles")),
         ("story grouping (_group: MinHash)", span("_group")),
-        ("topic matching left after the pages (_score)", span("_score")),
+        ("topic matching (_score)", span("_score")),
         ("rows + spool + DuckDB load (save)", span("rows") + span("save")),
         (
             "flow end → Prefect shutdown → exit",

@@ -21,7 +21,8 @@ from flows.collect.fetch import Fetcher
 from flows.collect.lifeline import follow_serve
 from flows.collect.pages import Budget, Collect, Collection
 from flows.config import FeedSettings, Settings, settings_for
-from flows.matching.run_scores import RunScores
+from flows.matching.match import compile_topic
+from flows.matching.mutes import match_article
 from flows.run_summary import RunReport
 from flows.runtime.plain_flow import flow
 from flows.runtime.runlock import single_run
@@ -99,12 +100,11 @@ async def _run(
         report.add_feeds(f.outcome for f in fetched)
         log.info("feeds: %s", report.feed_line())
         log.info("%d new entries; fetching and extracting their pages", len(entries))
-        scores = RunScores(settings.topics, now)  # each article scored as its batch arrives
-        collection = Collection(now=now, run_id=report.run_id, budget=budget, on_article=scores.add)
+        collection = Collection(now=now, run_id=report.run_id, budget=budget)
         await collect(entries, collection)
         articles = _fresh_articles(settings, collection, known)
         stored, signed = _group(settings, articles, collection.signatures, known, report, now)
-        matches = scores.rows(articles)
+        matches = _score(settings, articles, now)
 
         batch = report.batch(
             settings,
@@ -279,3 +279,22 @@ def _group(
         ArticleRow.of(a, story_id=ids.get(a.key, story_id(a.key)), run_id=report.run_id)
         for a in articles
     ], [SignatureRow.of(s, story_id=ids[s.key], signed_at=now) for s in signed]
+
+
+def _score(settings: Settings, articles: Sequence[Article], now: datetime) -> list[MatchRow]:
+    rows: list[MatchRow] = []
+    if not articles:  # compiling a profile costs ~30 ms: not in a run with nothing new
+        return rows
+    for topic in settings.topics:
+        compiled = compile_topic(topic)
+        for a in articles:
+            m = match_article(
+                compiled,
+                title=a.title,
+                text=a.text,
+                language=a.language,
+                url=a.url or a.key,
+                source=a.source,
+            )
+            rows.append(MatchRow.of(a.key, m, now))
+    return rows

@@ -176,7 +176,7 @@ def test_a_bad_mute_is_exit_2_naming_file_entry_and_fix(
 
 def test_ingest_scoring_applies_the_mutes(tmp_path: Path) -> None:
     from flows.config import load_settings, resolve_paths
-    from flows.matching.run_scores import RunScores
+    from flows.ingest import _score
     from warehouse.records import Article
 
     paths = resolve_paths(topics=topics_with(tmp_path, MUTES), sources=ROOT / "sources.yaml")
@@ -186,9 +186,6 @@ def test_ingest_scoring_applies_the_mutes(tmp_path: Path) -> None:
         if f.name not in ("story_id", "run_id")
     }
     now = datetime(2026, 11, 20, tzinfo=UTC)
-    article = Article(**fields)  # type: ignore[arg-type]
-    scores = RunScores(load_settings(paths, env={}).topics, now)
-    scores.add(article)  # as the ingest scores it: when its page arrives
-    rows = scores.rows([article])
+    rows = _score(load_settings(paths, env={}), [Article(**fields)], now)  # type: ignore[arg-type]
     muted = rows[0].evidence.muted
     assert rows[0].matched is False and muted is not None and muted.mute == "sources[0]"

@@ -176,7 +176,6 @@ class Collection:
     runs: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # fan-out's collect runs
     deferred: list[Entry] = dataclasses.field(default_factory=list)  # for the next run: not seen
     budget: Budget | None = None  # the run's page time; None: unbounded (fan-out workers)
-    on_article: Callable[[Article], None] | None = None  # each article as soon as it is built
 
     def add(self, pages: Sequence[CollectedPage]) -> None:
         """Articles from a batch of collected pages."""
@@ -187,8 +186,6 @@ class Collection:
                 continue
             article = build_article(entry, page, extracted, now=self.now)
             self.articles.append((entry.key, article))
-            if self.on_article is not None:
-                self.on_article(article)
             if article.key not in self.signatures:  # the first copy is kept
                 self.signatures[article.key] = _signature(article, extracted)
             if page is not None:
