@@ -133,6 +133,32 @@ def test_migrations_are_recorded_and_views_have_documented_columns(paths: Paths)
     ]
 
 
+def test_spool_lines_hold_each_fields_value(tmp_path: Path) -> None:
+    # The file format the warehouse loads: one JSON object a row, every field by name, dates in
+    # ISO 8601 with their offset, the evidence in its stored form, non-ASCII text as it is.
+    import json
+
+    batch = replace(tables("https://a.example/1"), articles=(article("https://a.example/1",
+        title="Łódź — Kraków", published_at=datetime(2026, 11, 20, 9, 5, 1, 250, tzinfo=UTC)),))  # fmt: skip
+    written = spool.write_batch(tmp_path, "b1", batch)
+    for table in ("articles", "matches", "sources"):
+        rows = getattr(batch, table)
+        text = (written / f"{table}.jsonl").read_text(encoding="utf-8")
+        assert text.endswith("\n") and len(text.splitlines()) == len(rows)
+        for line, row in zip(text.splitlines(), rows, strict=True):
+            for name, value in json.loads(line).items():
+                want = getattr(row, name)
+                if isinstance(want, datetime):
+                    want = want.isoformat()
+                elif isinstance(want, Evidence):
+                    want = want.to_json()
+                elif isinstance(want, tuple):
+                    want = list(want)
+                assert value == want, (table, name)
+    assert "Łódź — Kraków" in (written / "articles.jsonl").read_text(encoding="utf-8")
+    assert '"2026-11-20T09:05:01.000250+00:00"' in (written / "articles.jsonl").read_text()
+
+
 def test_a_batch_loads_once(paths: Paths) -> None:
     batch = spool.write_batch(
         paths.data_dir / "spool", "b1", tables("https://a.example/1", "https://a.example/2")

@@ -36,8 +36,8 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in a spool file")
 
 
-# Every dataclass and datetime through _default, as the standard library's json did: the same
-# values in the files (a 724-article batch: 0.06 s of json.dumps, ~10x less with orjson).
+# Every dataclass and datetime through _default, as with the standard library's json: the same
+# values in the files (a 724-article batch: 0.069 s with json.dumps, 0.021 s with orjson).
 _OPTIONS = (
     orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_DATETIME
