@@ -6,6 +6,7 @@ import asyncio
 import os
 import random
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -603,7 +604,7 @@ def test_pool_defaults_to_one_worker_per_core() -> None:
     assert ExtractionPool(ExtractSettings()).workers == os.cpu_count()
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_setscheduler"), reason="Linux pipes only")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="F_SETPIPE_SZ is Linux's")
 def test_the_pipe_to_the_workers_holds_a_window_of_pages() -> None:
     # A page (~100 KB) did not fit the default 64 KiB pipe: a worker done with one page waited
     # for the parent to get the GIL back and write the next (measured: 4-5 % of its time).
