@@ -41,6 +41,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 RUN_TIMEOUT = 900.0  # seconds; a hung ingest is killed (its process group) and reported
 NOISY_CORES = 0.25  # other processes' average load above which a figure is flagged
+UNSTEADY = 1.2  # a steadiness probe's p90/p10 above which the host's speed is flagged
 FEEDS_MODIFIED = datetime(2026, 11, 17, 6, 0, tzinfo=UTC)  # Last-Modified of every feed
 
 
@@ -749,6 +750,45 @@ def wait_quiet(server: ServerProcess, max_wait: float, threshold: float = 0.15) 
     return {"waited_s": round(time.monotonic() - started, 1), "last_load_cores": round(load, 2)}
 
 
+def steadiness(repeats: int = 40) -> float:
+    """How steady this machine's speed is now: one fixed task's CPU time, `repeats` times in a
+    row (~0.4 s in all), as its 90th percentile over its 10th (1.0: every repeat alike).
+
+    A neighbour on a shared host (or its clock) slows every process here without showing as
+    load in /proc, and so does not hold up `wait_quiet`; on 2026-12-07 the same task's CPU time
+    varied by a factor of 1.2-1.8 from one second to the next, and plain trafilatura's per page
+    from 19 to 30 ms. A figure measured then says more about the host than about the code.
+    """
+
+    def task() -> int:
+        counts: dict[int, int] = {}
+        for i in range(30_000):
+            counts[i % 977] = counts.get(i % 977, 0) + i
+        return len(sorted(counts.values()))
+
+    task()
+    times = []
+    for _ in range(repeats):
+        started = time.process_time()
+        task()
+        times.append(time.process_time() - started)
+    times.sort()
+    low, high = times[len(times) // 10], times[-(len(times) // 10) - 1]
+    return round(high / max(low, 1e-9), 2)
+
+
+def steadiness_row(waits: dict[str, dict[str, Any]]) -> tuple[str, str, str]:
+    """The table's row for the steadiness probe run before each measurement (Session.step)."""
+    probes = {label: w["steadiness"] for label, w in waits.items() if "steadiness" in w}
+    unsteady = [label for label, v in probes.items() if v > UNSTEADY]
+    return (
+        "host steadiness before each step",
+        "a fixed task's CPU time, p90/p10 of 40 repeats (1.00: steady): "
+        + ", ".join(f"{label} {v:.2f}" for label, v in probes.items()),
+        f"UNSTEADY (> {UNSTEADY}): {', '.join(unsteady)}" if unsteady else "steady",
+    )
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -826,7 +866,7 @@ class Session:
         waited = sum(w["waited_s"] for w in self.waits.values())
         self.waits[label] = wait_quiet(
             self.server, min(self.args.quiet_wait, self.args.quiet_wait_total - waited)
-        )
+        ) | {"steadiness": steadiness()}
         w = self.waits[label]["waited_s"]
         say(text + (f" [waited {w:.0f} s for quiet]" if w > 3.5 else ""))
 

@@ -595,6 +595,7 @@ def _print_table(r: dict[str, Any]) -> None:
             f"DISTURBED: {', '.join(noisy)}" if noisy else "quiet",
         )
     )
+    rows.append(harness.steadiness_row(r["quiet_waits"]))
     print_rows(rows)
     harness.print_run_details(cold)
     traced = r.get("cold_traced")

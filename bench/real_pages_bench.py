@@ -483,6 +483,7 @@ def _print_table(
             f"DISTURBED: {', '.join(noisy)}" if noisy else "quiet",
         )
     )
+    rows.append(harness.steadiness_row(r["quiet_waits"]))
     print_rows(rows)
     harness.print_run_details(cold)
 
