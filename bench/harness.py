@@ -778,13 +778,15 @@ def steadiness(repeats: int = 40) -> float:
 
 
 def steadiness_row(waits: dict[str, dict[str, Any]]) -> tuple[str, str, str]:
-    """The table's row for the steadiness probe run before each measurement (Session.step)."""
+    """The table's row for the steadiness probes run before each step (Session.step); every
+    step's figure is in the JSON, under quiet_waits."""
     probes = {label: w["steadiness"] for label, w in waits.items() if "steadiness" in w}
-    unsteady = [label for label, v in probes.items() if v > UNSTEADY]
+    unsteady = [f"{label} {v:.2f}" for label, v in probes.items() if v > UNSTEADY]
+    values = list(probes.values()) or [0.0]
     return (
-        "host steadiness before each step",
-        "a fixed task's CPU time, p90/p10 of 40 repeats (1.00: steady): "
-        + ", ".join(f"{label} {v:.2f}" for label, v in probes.items()),
+        "host steadiness",
+        f"a fixed task's CPU time before each step, p90/p10 of 40 repeats (1.00: steady): "
+        f"{min(values):.2f}-{max(values):.2f} over {len(probes)} steps",
         f"UNSTEADY (> {UNSTEADY}): {', '.join(unsteady)}" if unsteady else "steady",
     )
 

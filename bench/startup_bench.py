@@ -163,6 +163,7 @@ def _report(results: dict[str, Any]) -> None:
         rows.append((f"  CPU, {label}", f"{cpu:.2f} s whole tree, e.g. {by_role}", ""))
         loads = [x["foreign_cores_avg"] for x in r["runs"]]
         rows.append((f"  other load, {label}", f"{min(loads)}-{max(loads)} cores", ""))
+    rows.append(harness.steadiness_row(results["quiet_waits"]))
     harness.print_rows(rows)
 
 
