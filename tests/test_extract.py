@@ -136,6 +136,31 @@ def test_an_author_named_only_in_the_byline_is_still_found() -> None:
     assert found.status == "ok" and found.author == "Jane Doe"
 
 
+PARAGRAPHS = "".join(
+    f"<p>Paragraph {i} about the harbour, long enough to count.</p>" for i in range(6)
+)
+
+
+@pytest.mark.parametrize(
+    "byline",
+    [
+        '<p class="article-author-name">By Jane Doe</p>',
+        '<span data-testid="AuthorCard">Jane Doe</span>',
+        '<div id="comments"><span class="author">A Commenter</span></div><p class="x">'
+        '<span class="writer">Jane Doe</span></p>',  # the comments are pruned first
+        '<figure><span class="author">Photo Agency</span></figure><h4 id="zuozhe">Jane Doe</h4>',
+        "<author>Jane Doe</author>",
+    ],
+)
+def test_the_author_search_finds_what_trafilaturas_own_finds(byline: str) -> None:
+    """Its XPath expressions run as Python rules here (flows/collect/xpath_rules.py)."""
+    html = article(body=byline + PARAGRAPHS)
+    found = extract_page(html, FEED_URL, max_bytes=CAP, metadata=frozenset({"author"}))
+    assert found.status == "ok"
+    assert found.author == trafilatura.metadata.extract_author(trafilatura.load_html(html))
+    assert found.author == "Jane Doe"
+
+
 def test_unknown_metadata_fields_are_refused() -> None:
     with pytest.raises(ValueError, match="headline"):
         extract_page(page("en_news_article.html"), FEED_URL, max_bytes=CAP, metadata=frozenset({"headline"}))  # fmt: skip

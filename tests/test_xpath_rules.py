@@ -41,18 +41,36 @@ TAGS = [
     "div", "section", "aside", "article", "main", "details", "ol", "ul", "list", "item", "p",
     "span", "h1", "a", "footer", "script", "style", "svg", "template",
 ]  # fmt: skip
+# ... and those of the author search (AUTHOR_XPATHS, AUTHOR_DISCARD_XPATHS), in trees of their own
+AUTHOR_WORDS = [
+    "author", "Author", "author name", "author-name", "authorname", "AuthorName", "authorName",
+    "AuthorCard", "AuthorURL", "byline", "byl", "BBL", "username", "zuozhe", "channel-name",
+    "writer", "screenname", "Byline", "comments", "title", "date", "Figure", "commentlist",
+    "print", "sidebar", "x", "",
+]  # fmt: skip
+AUTHOR_ATTRIBUTES = ["id", "class", "itemprop", "rel", "data-testid", "data-component"]
+AUTHOR_TAGS = [
+    "div", "section", "span", "a", "p", "address", "link", "strong", "h3", "h4", "author",
+    "rel", "article",
+]  # fmt: skip
 
 
-def random_tree(rng: random.Random, elements: int = 40) -> Any:
+def random_tree(
+    rng: random.Random,
+    elements: int = 40,
+    vocabulary: tuple[list[str], list[str], list[str]] = (TAGS, ATTRIBUTES, WORDS),
+) -> Any:
     """A document of nested elements with attributes in random order, from the words above."""
+    tags, attributes, words = vocabulary
+    texts = ["words", "", None] + (["me"] if "rel" in tags else [])  # <rel>me</rel>: an author
     root = lxml_html.document_fromstring("<html><body></body></html>")
     parents = [root.find("body")]
     for _ in range(elements):
-        el = etree.SubElement(rng.choice(parents), rng.choice(TAGS))
-        for name in rng.sample(ATTRIBUTES, rng.randint(0, 4)):  # sample: a random order
-            value = " ".join(rng.sample(WORDS, rng.randint(1, 2)))
+        el = etree.SubElement(rng.choice(parents), rng.choice(tags))
+        for name in rng.sample(attributes, rng.randint(0, 4)):  # sample: a random order
+            value = " ".join(rng.sample(words, rng.randint(1, 2)))
             el.set(name, rng.choice(ROLES) if name == "role" else value)
-        el.text = rng.choice(["words", "", None])
+        el.text = rng.choice(texts)
         parents.append(el)
     return root
 
@@ -68,6 +86,8 @@ def trees() -> list[tuple[str, Any]]:
         found.append((f"{page.stem} converted", convert_tags(cleaned, options)))
     rng = random.Random(20261207)
     found += [(f"random {i}", random_tree(rng)) for i in range(400)]
+    authors = (AUTHOR_TAGS, AUTHOR_ATTRIBUTES, AUTHOR_WORDS)
+    found += [(f"random author {i}", random_tree(rng, vocabulary=authors)) for i in range(200)]
     return found
 
 
@@ -155,3 +175,23 @@ def test_a_rule_called_otherwise_than_trafilatura_does_runs_the_expression() -> 
         '<html><body><div id="infinite-scroll">more</div></body></html>'
     ).getroottree()  # a whole document, not an element: `.//*` includes the root
     assert [el.text for el in rule(tree)] == ["more"]
+
+
+def test_a_whole_document_rule_includes_the_root_and_reads_rel_children() -> None:
+    """`//*` starts at the document's root, whatever element the call is given; `rel='me'`
+    is a child element's text, not an attribute."""
+    rule = bind(SPECS[-1], tx.AUTHOR_XPATHS[2])
+    marked = bind(next(s for s in SPECS if s.where == "AUTHOR_XPATHS" and s.index == 0),
+                  tx.AUTHOR_XPATHS[0])  # fmt: skip
+    assert rule is not None and marked is not None
+    root = lxml_html.document_fromstring(
+        '<html class="Author"><body><div id="x"><p class="writer">a</p>'
+        "<span><rel>me</rel></span><span><rel>m<b>e</b></rel></span><span rel='me'>no</span>"
+        "<author>b</author></div></body></html>"
+    )
+    inner = root.find(".//div")
+    for expression, bound in ((tx.AUTHOR_XPATHS[2], rule), (tx.AUTHOR_XPATHS[0], marked)):
+        expected = expression(inner)
+        assert bound(inner) == expected and expected
+    assert rule(inner)[0] is root
+    assert [el.tag for el in marked(inner)] == ["span", "span", "author"]

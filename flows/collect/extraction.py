@@ -17,6 +17,7 @@ import trafilatura.metadata as tm
 from lxml import etree  # type: ignore[import-untyped]  # lxml ships no type information
 from trafilatura.settings import Document
 
+from flows.collect import xpath_rules
 from flows.collect.cascade import article_text, load_page
 from flows.collect.language import load_identifier
 from warehouse.records import Extracted
@@ -105,7 +106,7 @@ def page_metadata(
     except Exception as exc:  # noqa: BLE001  # trafilatura's own guard: bugs in its JSON-LD code
         _log.warning("JSON-LD metadata skipped: %s", exc)
     meta.title = (meta.title or tm.extract_title(tree)) if "title" in fields else None
-    meta.author = (meta.author or tm.extract_author(tree)) if "author" in fields else None
+    meta.author = (meta.author or _search_author(tree)) if "author" in fields else None
     meta.url = meta.url or tm.extract_url(tree, url)
     # htmldate's find_date as trafilatura imports it (htmldate is not our direct dependency)
     meta.date = (
@@ -128,6 +129,15 @@ def page_metadata(
         meta.sitename = host[1]  # _site_name drops it: a host name is not a name
     meta.clean_and_trim()
     return meta
+
+
+def _search_author(tree: Tree) -> str | None:
+    """trafilatura's extract_author, its XPath expressions evaluated as Python rules
+    (flows/collect/xpath_rules.py: the same elements; ~2.5 ms a page instead of ~5.5 on the
+    shared real pages)."""
+    with xpath_rules.swapped():
+        author: str | None = tm.extract_author(tree)
+    return author
 
 
 def detect_language(text: str) -> str | None:

@@ -18,6 +18,8 @@ unchanged.
 What the XPath means, as the predicates below follow it:
 
 - `.//*[...]` on an element: its descendant elements (not itself), in document order.
+- `//*[...]`: every element of the element's document, its root included, in document order.
+- `rel='v'` (no `@`): a child element named `rel` whose text (its string value) is v.
 - `self::div`: the element's tag is `div` (lxml's HTML parser lowercases tags).
 - `@a='v'`: the attribute exists and equals v. `contains(@a, 'v')`, `re:test(@a, 'p')`: on the
   attribute's value, or on "" when it is absent (lxml's EXSLT test searches with Python's re).
@@ -71,12 +73,17 @@ class Rule:
     tags: tuple[str, ...]
     test: Test
     first_only: bool = False
+    whole_document: bool = False  # `//*[test]`: from the document's root, the root included
 
     def __call__(self, tree: Tree, **variables: Any) -> list[Tree]:
         if variables or not isinstance(tree, etree._Element):  # not how trafilatura calls it
             return list(self.expression(tree, **variables))
         tags = self.tags or (etree.Element,)  # the Element factory: elements, no comments
-        found = [el for el in tree.iterdescendants(*tags) if self.test(el)]
+        if self.whole_document:
+            elements = tree.getroottree().getroot().iter(*tags)
+        else:
+            elements = tree.iterdescendants(*tags)
+        found = [el for el in elements if self.test(el)]
         if self.first_only:
             found = [el for el in found if not self._passing_sibling_before(el)]
         return found
@@ -209,6 +216,78 @@ def _basic_clean(lits: list[str]) -> tuple[tuple[str, ...], Test]:
     return (), test
 
 
+def _author_marked(lits: list[str]) -> tuple[tuple[str, ...], Test]:
+    """AUTHOR_XPATHS[0]: elements an attribute marks as the author, and every <author>."""
+    rel, ident, cls, itemprop, rel_child, card, card_url = lits[:7]
+    class_test = _search(lits[7])
+
+    def test(el: Tree) -> bool:
+        return bool(
+            el.tag == "author"  # `|//author`: the union, in document order
+            or el.get("rel") == rel
+            or el.get("id") == ident
+            or el.get("class") == cls
+            or el.get("itemprop") == itemprop
+            or el.get("data-testid") in (card, card_url)
+            or class_test(el.get("class") or "")
+            or any(c.xpath("string()") == rel_child for c in el.iterchildren("rel"))
+        )
+
+    return ("a", "address", "div", "link", "p", "span", "strong", "author"), test
+
+
+def _author_named(lits: list[str]) -> tuple[tuple[str, ...], Test]:
+    """AUTHOR_XPATHS[1]: bylines and author names, by their class or id."""
+    classes, itemprop = tuple(lits[:4]), lits[4]
+    id_test, class_test = map(_search, lits[5:])
+
+    def test(el: Tree) -> bool:
+        cls = el.get("class")
+        return bool(
+            cls in classes
+            or itemprop in (el.get("itemprop") or "")
+            or id_test(el.get("id") or "")
+            or class_test(cls or "")
+        )
+
+    return ("a", "div", "h3", "h4", "p", "span"), test
+
+
+def _author_anywhere(lits: list[str]) -> tuple[tuple[str, ...], Test]:
+    """AUTHOR_XPATHS[2]: any element whose names say author, writer or byline."""
+    component, itemprop = lits[:2]
+    id_test, class_test = map(_search, lits[2:])
+
+    def test(el: Tree) -> bool:
+        return bool(
+            component in (el.get("data-component") or "")
+            or itemprop in (el.get("itemprop") or "")
+            or id_test(el.get("id") or "")
+            or class_test(el.get("class") or "")
+        )
+
+    return (), test
+
+
+def _author_discard(lits: list[str]) -> tuple[tuple[str, ...], Test]:
+    """AUTHOR_DISCARD_XPATHS[0]: comments, titles, dates, figures and the like, pruned from
+    the copy of the page the author is searched in."""
+    ident, classes, figure = lits[0], tuple(lits[1:4]), lits[6]
+    id_test, class_test = map(_search, lits[4:6])
+
+    def test(el: Tree) -> bool:
+        el_id, cls = el.get("id"), el.get("class")
+        return bool(
+            el_id == ident
+            or cls in classes
+            or id_test(el_id or "")
+            or class_test(cls or "")
+            or figure in (el.get("data-component") or "")
+        )
+
+    return ("a", "div", "section", "span"), test
+
+
 Builder = Callable[[list[str]], tuple[tuple[str, ...], Test]]
 
 
@@ -221,6 +300,7 @@ class Spec:
     expected: str  # shape() of the expression
     build: Builder
     first_only: bool = False
+    whole_document: bool = False
 
     def slot(self) -> tuple[Any, int | str] | None:
         """(the list, index) or (the module, name) where the expression is looked up."""
@@ -304,6 +384,41 @@ SPECS = (
         ".//svg|.//template|.//*[re:test(@class, '?', '?') or re:test(@id, '?', '?')]",
         _basic_clean,
     ),
+    # trafilatura's author search (extract_author), when the feed entry names no author
+    Spec(
+        "AUTHOR_DISCARD_XPATHS",
+        0,
+        ".//*[self::a or self::div or self::section or self::span][ @id='?' or @class='?' or "
+        "@class='?' or @class='?' or re:test(@id, '?') or re:test(@class, '?') or "
+        "contains(@data-component, '?')]",
+        _author_discard,
+    ),
+    Spec(
+        "AUTHOR_XPATHS",
+        0,
+        "//*[self::a or self::address or self::div or self::link or self::p or self::span or "
+        "self::strong][ @rel='?' or @id='?' or @class='?' or @itemprop='?' or rel='?' or "
+        "@data-testid='?' or @data-testid='?' or re:test(@class, '?')]|//author",
+        _author_marked,
+        whole_document=True,
+    ),
+    Spec(
+        "AUTHOR_XPATHS",
+        1,
+        "//*[self::a or self::div or self::h3 or self::h4 or self::p or self::span][ @class='?' "
+        "or @class='?' or @class='?' or @class='?' or contains(@itemprop, '?') or "
+        "re:test(@id, '?') or re:test(@class, '?')]",
+        _author_named,
+        whole_document=True,
+    ),
+    Spec(
+        "AUTHOR_XPATHS",
+        2,
+        "//*[ contains(@data-component, '?') or contains(@itemprop, '?') or re:test(@id, '?') or "
+        "re:test(@class, '?')]",
+        _author_anywhere,
+        whole_document=True,
+    ),
 )
 
 
@@ -313,7 +428,7 @@ def bind(spec: Spec, expression: Any) -> Rule | None:
     if not isinstance(path, str) or shape(path) != spec.expected:
         return None
     tags, test = spec.build(literals(path))
-    return Rule(expression, tags, test, spec.first_only)
+    return Rule(expression, tags, test, spec.first_only, spec.whole_document)
 
 
 def _bound() -> list[Bound]:
