@@ -449,6 +449,19 @@ def test_compressed_bodies_are_decoded(
     assert result.body == text
 
 
+def test_a_compressed_body_is_cut_at_the_cap_of_its_decoded_bytes(http: HTTPServer) -> None:
+    """Sent in 300-byte pieces: each is decoded as it comes, under what is left of the cap."""
+    text = bytes(range(256)) * 1000  # 256,000 bytes that compress to ~1 KB
+    chunked = gzip.compress(text)
+    parts = [chunked[i : i + 300] for i in range(0, len(chunked), 300)]
+    http.expect_request("/gz").respond_with_handler(
+        lambda r: Response(iter(parts), headers={"Content-Encoding": "gzip"})
+    )
+    assert fetch(http.url_for("/gz"), max_bytes=len(text)).body == text
+    result = fetch(http.url_for("/gz"), max_bytes=len(text) - 1)
+    assert (result.status, result.body) == ("too_large", b"")
+
+
 @pytest.mark.parametrize(
     ("coding", "body", "status"),
     [

@@ -12,7 +12,7 @@ import ipaddress
 import socket
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import httpcore
@@ -23,7 +23,6 @@ from flows.web.addresses import Allowlist, dialable
 from warehouse.errors import NewswatchError
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
-_STEP = 64 * 1024  # most decoded bytes produced from compressed input at once
 
 
 class Failure(NewswatchError):
@@ -45,40 +44,48 @@ async def read_body(response: httpx.Response, max_bytes: int) -> bytes:
     if length.isdigit() and int(length) > max_bytes:
         raise Failure("too_large", f"Content-Length {length} is over the {max_bytes}-byte cap")
     inflate = _Inflate() if coding else None
-    body = bytearray()
+    # Joined once at the end: a growing buffer would copy a page's bytes several times over
+    pieces: list[bytes] = []
+    size = 0
     # Raw bytes: httpx's own decoder may inflate one network chunk into a huge buffer.
     async for chunk in response.aiter_raw():
-        for piece in inflate.feed(chunk) if inflate else (chunk,):
-            body += piece
-            if len(body) > max_bytes:
-                raise Failure("too_large", f"body is over the {max_bytes}-byte cap")
-    if inflate:
-        body += inflate.end()
-        if len(body) > max_bytes:
+        piece = inflate.feed(chunk, max_bytes - size + 1) if inflate else chunk
+        size += len(piece)
+        if size > max_bytes:
             raise Failure("too_large", f"body is over the {max_bytes}-byte cap")
-    return bytes(body)
+        pieces.append(piece)
+    if inflate:
+        rest = inflate.end()
+        size += len(rest)
+        if size > max_bytes:
+            raise Failure("too_large", f"body is over the {max_bytes}-byte cap")
+        pieces.append(rest)
+    return b"".join(pieces)
 
 
 class _Inflate:
-    """gzip/zlib/raw deflate, decoded at most _STEP bytes at a time."""
+    """gzip/zlib/raw deflate, decoded chunk by chunk, never past a limit."""
 
     def __init__(self) -> None:
         self._head = b""
         self._z: Any = None  # zlib's decompressor type is not importable for annotation
 
-    def feed(self, data: bytes) -> Iterator[bytes]:
+    def feed(self, data: bytes, limit: int) -> bytes:
+        """What `data` decodes to, at most `limit` bytes (`limit` of them: the caller's cap is
+        passed, and the rest of the input is never decoded)."""
         if self._z is None:
             self._head += data
             if len(self._head) < 2:
-                return
+                return b""
             data, self._head = self._head, b""
             self._z = zlib.decompressobj(_wbits(data))
-        while data and not self._z.eof:
-            try:
-                yield self._z.decompress(data, _STEP)
-            except zlib.error as exc:
-                raise Failure("bad_encoding", f"compressed body is corrupt ({exc})") from None
-            data = self._z.unconsumed_tail
+        if self._z.eof:  # anything after the end of the stream is ignored
+            return b""
+        try:
+            decoded: bytes = self._z.decompress(data, limit)
+        except zlib.error as exc:
+            raise Failure("bad_encoding", f"compressed body is corrupt ({exc})") from None
+        return decoded
 
     def end(self) -> bytes:
         if self._z is None:
