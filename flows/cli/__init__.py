@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -72,6 +73,7 @@ def run_ingest(
         settings = checked_settings(paths)  # fail before anything is written
         failures.check_writable(paths)
         api.start()  # in a new data directory only now (flows/runtime/prefect_api.py)
+        _load_tls_context()
         if not fan_out and not api.boots_a_server:
             # With a running server, the imports below keep one core busy for ~2 s and leave
             # the other idle: the extraction workers load trafilatura there meanwhile, ready for
@@ -101,6 +103,14 @@ def run_ingest(
                 )
             )
     return result
+
+
+def _load_tls_context() -> None:
+    """The Fetchers' TLS context loads certifi's certificates (~30 ms, mostly outside the GIL)
+    in a thread, while the flow's imports keep this one busy: not later, on the run's path."""
+    from flows.collect.fetch import tls_context
+
+    threading.Thread(target=tls_context, name="tls-context", daemon=True).start()
 
 
 @contextlib.contextmanager
@@ -220,6 +230,7 @@ def run(
         checked_settings(paths)  # fail before anything is written
         failures.check_writable(paths, reports=True)
         api.start()  # in a new data directory only now (flows/runtime/prefect_api.py)
+        _load_tls_context()
         result = run_ingest(paths, api=api)
         _print_ingest(result)
         if result["status"] == "degraded":
