@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -60,8 +61,29 @@ def _start_worker(pool: str, name: str, api_url: str, log: Path) -> subprocess.P
     argv += ["--type", "process", "--name", name, "--limit", "1"]
     with log.open("wb") as out:
         return subprocess.Popen(  # our own interpreter, fixed arguments
-            argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,  # its own process group: _stop_workers may kill all of it
         )
+
+
+def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM, as a supervisor stops them. Prefect's worker has once (CI, 2026-12-07) never
+    finished its own shutdown after that ("Received SIGINT. Sending SIGINT to the process
+    worker", then nothing for 30 s): not what this test is about, so its process group is
+    then killed."""
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=30)
 
 
 def test_two_process_workers_share_the_pages_and_one_run_writes(tmp_path: Path) -> None:
@@ -99,10 +121,7 @@ def test_two_process_workers_share_the_pages_and_one_run_writes(tmp_path: Path) 
             fetched = [p for p, _ in room.log if p.startswith("/news/")]
             expected = sorted(room.url(p) for p in room.pages)
     finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            worker.wait(timeout=30)
+        _stop_workers(workers)
 
     logs = "\n".join(p.read_text(errors="replace") for p in tmp_path.glob("worker-*.log"))
     assert first["status"] == "ok" and first["new_articles"] == 24, (first, logs)
