@@ -40,7 +40,7 @@ and pages that escalate among them, and shows that each skip, forced, would chan
 
 **The XPath rules.** Seven of trafilatura's XPath expressions, a quarter of its CPU on real
 pages, are evaluated by Python rules that find the same elements (flows/collect/xpath_rules.py),
-for the duration of the cascade only.
+for the duration of the cascade only (four more during the author search, extraction.py).
 """
 
 from __future__ import annotations
