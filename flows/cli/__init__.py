@@ -230,7 +230,6 @@ def run(
         checked_settings(paths)  # fail before anything is written
         failures.check_writable(paths, reports=True)
         api.start()  # in a new data directory only now (flows/runtime/prefect_api.py)
-        _load_tls_context()
         result = run_ingest(paths, api=api)
         _print_ingest(result)
         if result["status"] == "degraded":
