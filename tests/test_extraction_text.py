@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from concurrent.futures import ThreadPoolExecutor
 from copy import copy
 from pathlib import Path
@@ -191,6 +192,45 @@ def test_load_page_parses_as_trafilatura_does(name: str, html: bytes) -> None:
 
     assert etree.tostring(ours) == etree.tostring(theirs)
     assert article_text(ours, URL) == article_text(theirs, URL)
+
+
+DOC = "<html><head><title>t</title></head><body><p>Text of the page, caf\u00e9.</p></body></html>"
+LOADS = {  # page: parsed from its bytes (True), or left to trafilatura.load_html (False)
+    "plain UTF-8": (f"<!DOCTYPE html>\n{DOC}".encode(), True),
+    "no doctype": (DOC.encode(), True),
+    "a control character": (DOC.replace("Text", "Te\x0bxt").encode(), False),
+    "U+FFFE": (DOC.replace("Text", "Te\ufffext").encode(), False),
+    "XHTML doctype (rewritten)": (
+        b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "x.dtd">\n' + DOC.encode(),
+        False,
+    ),
+    "doctype, no line break": (f"<!DOCTYPE html>{DOC}".encode(), False),
+    "self-closing <html/>": (f'<html lang="en"/>\n{DOC[6:]}'.encode(), False),
+    "leading no-break space": (f"\u00a0{DOC}".encode(), False),
+    "byte-order mark": (f"\ufeff<!DOCTYPE html>\n{DOC}".encode(), False),
+    "gzip": (gzip.compress(DOC.encode()), False),
+    "Latin-1": (DOC.encode("latin-1"), False),
+    "no HTML": (b"just a line of text", False),
+}
+
+
+@pytest.mark.parametrize(("html", "from_bytes"), LOADS.values(), ids=list(LOADS))
+def test_load_page_parses_utf8_bytes_only_where_load_html_would_get_the_same_tree(
+    html: bytes, from_bytes: bool
+) -> None:
+    """Where load_html would repair, inflate, guess an encoding or reject, it runs itself."""
+    trafilatura.utils.HTML_PARSER = cascade._PARSER  # what load_page parses with
+    try:
+        theirs = trafilatura.load_html(html, 10**6)
+    finally:
+        trafilatura.utils.HTML_PARSER = cascade._TRAFILATURAS_PARSER
+    ours = cascade.load_page(html, 10**6)
+
+    assert (cascade._load_utf8(html, 10**6) is not cascade._UNSURE) is from_bytes
+    if theirs is None:
+        assert ours is None
+    else:
+        assert etree.tostring(ours) == etree.tostring(theirs)
 
 
 def test_load_page_builds_no_form_classes_and_leaves_trafilaturas_parser_alone() -> None:
