@@ -6,7 +6,9 @@ touches an element anew: on real pages half a million times for 181 pages, a ten
 extraction's CPU. `load_page` parses with trafilatura's own load_html and parser options, but
 with lxml's C-level class lookup: every element an HtmlElement. The subclasses only add form
 accessors (.value, .fields, .form), which neither trafilatura, justext, htmldate nor this
-project use.
+project use. A page whose bytes are UTF-8 with nothing for load_html to repair (nearly every
+page) is parsed from its bytes: load_html would decode it, scan the whole text for characters
+XML forbids and parse the text, which lxml encodes back to UTF-8 (`_load_utf8`).
 
 **The cascade.** trafilatura (balanced mode, fallbacks on) gives the same text here as
 bare_extraction; two of its steps are skipped on pages where their outcome is known in advance,
