@@ -71,8 +71,9 @@ class _Inflate:
         self._z: Any = None  # zlib's decompressor type is not importable for annotation
 
     def feed(self, data: bytes, limit: int) -> bytes:
-        """What `data` decodes to, at most `limit` bytes (`limit` of them: the caller's cap is
-        passed, and the rest of the input is never decoded)."""
+        """What `data` decodes to, at most `limit` bytes. read_body passes what is left of its
+        cap plus one: a piece of `limit` bytes means the body is over the cap, and the input
+        left undecoded is never needed."""
         if self._z is None:
             self._head += data
             if len(self._head) < 2:

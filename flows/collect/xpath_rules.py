@@ -224,14 +224,15 @@ def _author_marked(lits: list[str]) -> tuple[tuple[str, ...], Test]:
     class_test = _search(lits[7])
 
     def test(el: Tree) -> bool:
+        el_class = el.get("class")
         return bool(
             el.tag == "author"  # `|//author`: the union, in document order
             or el.get("rel") == rel
             or el.get("id") == ident
-            or el.get("class") == cls
+            or el_class == cls
             or el.get("itemprop") == itemprop
             or el.get("data-testid") in (card, card_url)
-            or class_test(el.get("class") or "")
+            or class_test(el_class or "")
             or any(c.xpath("string()") == rel_child for c in el.iterchildren("rel"))
         )
 
