@@ -276,6 +276,26 @@ def test_half_written_spool_batches_are_cleared(paths: Paths) -> None:
     assert not (spool_dir / ".tmp-crashed-1234").exists()
 
 
+def test_a_discarded_batch_leaves_the_batches_at_once(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed while removing a loaded batch leaves no part of it to load again."""
+    spool_dir = paths.data_dir / "spool"
+    batch = spool.write_batch(spool_dir, "loaded", tables("https://a.example/1"))
+
+    def killed(path: Path) -> None:  # the run dies before any file is removed
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(spool.shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        spool.discard(batch)
+    monkeypatch.undo()
+
+    assert not batch.exists()
+    assert spool.pending(spool_dir) == []
+    assert list(spool_dir.iterdir()) == []
+
+
 def test_reading_a_missing_warehouse_says_what_to_do(paths: Paths) -> None:
     with (
         pytest.raises(db.WarehouseError, match="run `newswatch ingest` first"),

@@ -82,7 +82,8 @@ def pending(spool_dir: Path) -> list[Path]:
     batches = []
     for path in sorted(spool_dir.iterdir()):
         if path.name.startswith(".tmp-"):
-            shutil.rmtree(path, ignore_errors=True)  # a writer died mid-batch: nothing was loaded
+            # a writer died mid-batch, or a loaded batch's removal was cut short: nothing to load
+            shutil.rmtree(path, ignore_errors=True)
         elif path.is_dir():
             batches.append(path)
     return batches
@@ -104,8 +105,14 @@ def quarantine(batch: Path, quarantine_dir: Path, reason: str) -> Path:
 
 
 def discard(batch: Path) -> None:
-    """Remove a batch once the warehouse has committed it."""
-    shutil.rmtree(batch)
+    """Remove a batch once the warehouse has committed it.
+
+    Renamed out of the batches first (atomic): removed file by file under its own name, a run
+    killed meanwhile would leave a batch missing some of its files for the next run to load.
+    """
+    gone = batch.with_name(f".tmp-loaded-{batch.name}-{uuid.uuid4().hex[:8]}")
+    batch.rename(gone)
+    shutil.rmtree(gone)
 
 
 def _fsync_dir(path: Path) -> None:
