@@ -23,8 +23,10 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.pop("PREFECT_API_URL", None)
+# The user's configuration stays out; the fault suite's own knobs (test_faults.py) stay in.
 for _name in [n for n in os.environ if n.startswith("NEWSWATCH_")]:
-    del os.environ[_name]
+    if not _name.startswith("NEWSWATCH_FAULT_"):
+        del os.environ[_name]
 
 
 def require_corpus(path: Path) -> Path:
