@@ -310,6 +310,42 @@ def test_a_disk_full_at_the_save_keeps_the_run_in_the_spool_and_loses_nothing(
         assert duplicates(warehouse) == {}
 
 
+@needs_root
+@pytest.mark.prefect
+def test_a_disk_full_before_the_spool_batch_is_written_stores_nothing_half_and_the_next_run_catches_up(
+    tmp_path: Path, newswatch: Callable[..., Done]
+) -> None:
+    place = tmp_path / "warehouse"
+    spool_dir = place / ".data" / "spool"
+    with Room() as room, tmpfs(place, size="8m"):
+        warehouse = place / "w.duckdb"
+        room.add_feed("/feed.xml", [room.item_for(story(n), when=n) for n in range(3)])
+        sources = tmp_path / "sources.yaml"
+        sources.write_text(sources_yaml({"Feed": room.url("/feed.xml")}), encoding="utf-8")
+        first = newswatch("ingest", "--db", str(warehouse), "--sources", str(sources))
+        assert first.exit_code == 0, first.output
+        room.add_items("/feed.xml", *(room.item_for(story(n), when=n) for n in range(3, 40)))
+        # Room for the start's own check (4 KB written and removed), not for the spool batch.
+        # A disk with no room at all is refused before the run starts (check_writable).
+        filler = fill(place, leave=32 * 1024)
+
+        full = newswatch("ingest", "--db", str(warehouse), "--sources", str(sources))
+        assert full.exit_code == 3, full.output
+        line = one_line(full.output)
+        assert "no space left on its device" in line, line
+        assert "cannot write this run's results to" in line
+        assert line.endswith("then run again; nothing of this run was stored"), line
+        assert list(spool_dir.iterdir()) == []  # the half-written batch gave its space back
+        filler.unlink()
+        assert rows(warehouse, "SELECT count(*) FROM v_articles") == [(3,)]
+        assert rows(warehouse, "SELECT count(*) FROM runs") == [(1,)]
+
+        after = newswatch("ingest", "--db", str(warehouse), "--sources", str(sources))
+        assert after.exit_code == 0, after.output
+        assert rows(warehouse, "SELECT count(*) FROM v_articles") == [(40,)]
+        assert duplicates(warehouse) == {} and spool.pending(spool_dir) == []
+
+
 def test_a_warehouse_locked_by_another_process_is_one_line_with_code_3(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
