@@ -257,6 +257,71 @@ def test_a_damaged_warehouse_is_one_line_with_code_3_and_never_rewritten(
     assert sha256(warehouse) == before
 
 
+def damage_a_block_of(path: Path, table: str, column: str) -> None:
+    """Overwrite bytes in the middle of the block holding `column`'s first stored segment: the
+    file still opens (catalog and headers intact); reading that column fails DuckDB's block
+    checksum. (The same bytes 4 KB into that block, where DuckDB 2.0.0 reads the segment's own
+    header, made it try to allocate 256 GiB instead: docs/reliability.md.)"""
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        found = con.execute(
+            "SELECT min(block_id) FROM pragma_storage_info(?) WHERE column_name = ? "
+            "AND block_id >= 0",
+            [table, column],
+        ).fetchone()
+        size = con.execute("SELECT block_size FROM pragma_database_size()").fetchone()
+    finally:
+        con.close()
+    assert found is not None and found[0] is not None and size is not None, "nothing stored"
+    headers = 3 * 4096  # DuckDB's main header and its two database headers
+    with path.open("r+b") as out:
+        out.seek(headers + int(found[0]) * int(size[0]) + int(size[0]) // 2)
+        out.write(b"garbage!" * 64)
+
+
+def test_a_warehouse_damaged_in_a_data_block_is_one_line_with_code_3_when_a_command_reads_it(
+    tmp_path: Path,
+) -> None:
+    warehouse = new_warehouse(tmp_path / "w.duckdb")
+    with db.write_connection(warehouse) as con:  # ~4 MB of article text: several blocks
+        con.execute(
+            "INSERT INTO articles SELECT 'https://example.org/' || i, 'https://example.org/' || i, "
+            "'Source', 'https://example.org/feed', NULL, 'Title ' || i, NULL, now(), now(), "
+            "'en', NULL, NULL, (SELECT string_agg(md5(i::VARCHAR || j::VARCHAR), ' ') "
+            "FROM range(60) t(j)), 'trafilatura', 'ok', NULL, md5(i::VARCHAR), 'story' || i, "
+            "'run' FROM range(4000) t(i)"
+        )
+    damage_a_block_of(warehouse, "articles", "text")
+    before = sha256(warehouse)
+
+    opens = cli("sql", "SELECT count(*) FROM articles", "--db", str(warehouse))
+    assert opens.exit_code == 0 and "4000" in opens.output, opens.output  # damage not met
+    out = tmp_path / "export"
+    for argv in (
+        ["sql", "SELECT sum(length(text)) FROM articles", "--db", str(warehouse)],
+        [
+            "export",
+            "--query",
+            "SELECT text FROM articles",
+            "--out",
+            str(out),
+            "--db",
+            str(warehouse),
+        ],
+        ["export", "--out", str(out), "--db", str(warehouse)],
+        ["rescore", "--db", str(warehouse)],
+    ):
+        done = cli(*argv)
+        assert done.exit_code == 3, (argv, done.output)
+        line = one_line(done.output)
+        assert f"{warehouse} is damaged (Corrupt database file" in line, line
+        assert "restore it from a backup" in line and "newswatch leaves it as it is" in line
+    assert list(out.iterdir()) == []  # no half-written export left behind
+    assert sha256(warehouse) == before
+
+
 @pytest.mark.parametrize("how", ["truncated", "overwritten"])
 @pytest.mark.prefect
 def test_an_ingest_into_a_damaged_warehouse_stops_with_code_3_and_writes_nothing(

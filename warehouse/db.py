@@ -69,11 +69,22 @@ _DAMAGED_FIX = (
 
 def unusable(path: Path, exc: duckdb.Error) -> WarehouseError | None:
     """The one-line WarehouseError for a damaged or unwritable warehouse file, else None."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if why := why_unwritable(exc):
         fix = "make its directory writable, or keep the warehouse elsewhere (--db, NEWSWATCH_DB)"
         return Unwritable(unwritable_message(why, path, "the warehouse", fix))
-    if any(mark in str(exc) for mark in _DAMAGED) or isinstance(exc, duckdb.InternalException):
+    return damaged(path, exc, internal_too=True)
+
+
+def damaged(path: Path, exc: duckdb.Error, *, internal_too: bool = False) -> WarehouseError | None:
+    """The one-line WarehouseError when DuckDB says the file is damaged, else None.
+
+    internal_too: an internal error counts as damage too (newswatch's own statements; an
+    analyst's SQL may meet one of DuckDB's bugs in a sound file).
+    """
+    if any(mark in str(exc) for mark in _DAMAGED) or (
+        internal_too and isinstance(exc, duckdb.InternalException)
+    ):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return WarehouseError(f"{path} is damaged ({first}); {_DAMAGED_FIX}")
     return None
 
@@ -197,6 +208,10 @@ def analyst_connection(
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         yield con
+    except duckdb.Error as exc:  # a damaged block met by the query, not the analyst's SQL
+        if (known := damaged(path, exc)) is not None:
+            raise known from exc
+        raise
     finally:
         con.close()
 

@@ -184,11 +184,11 @@ def _analysts_sql(cleanup: Path | None = None) -> Iterator[None]:
 
     try:
         yield
-    except WarehouseError:
-        raise
-    except Exception as exc:  # any error of the analyst's SQL
+    except Exception as exc:  # any error of the analyst's SQL, or of the warehouse
         if cleanup is not None:
             cleanup.unlink(missing_ok=True)
+        if isinstance(exc, WarehouseError):
+            raise
         if isinstance(exc, QueryRefused):
             raise QueryError(f"query refused: {exc}") from exc
         raise QueryError(f"query failed: {str(exc).splitlines()[0]}") from exc
