@@ -342,35 +342,49 @@ def test_an_ingest_into_a_damaged_warehouse_stops_with_code_3_and_writes_nothing
 # --- a disk that fills up while an ingest saves -----------------------------------------------
 
 
-@needs_root
-@pytest.mark.prefect
-def test_a_disk_full_at_the_save_keeps_the_run_in_the_spool_and_loses_nothing(
-    tmp_path: Path, newswatch: Callable[..., Done]
-) -> None:
+@contextlib.contextmanager
+def a_filling_disk(
+    tmp_path: Path, newswatch: Callable[..., Done], *, leave: int
+) -> Iterator[tuple[Path, Callable[[], Done], Path]]:
+    """A warehouse on an 8 MB tmpfs with a first run's 3 articles stored and 37 more in the feed,
+    the disk then filled until `leave` bytes are free: (warehouse, its ingest, the filler)."""
     place = tmp_path / "warehouse"
     with Room() as room, tmpfs(place, size="8m"):
         warehouse = place / "w.duckdb"
         room.add_feed("/feed.xml", [room.item_for(story(n), when=n) for n in range(3)])
         sources = tmp_path / "sources.yaml"
         sources.write_text(sources_yaml({"Feed": room.url("/feed.xml")}), encoding="utf-8")
-        first = newswatch("ingest", "--db", str(warehouse), "--sources", str(sources))
+
+        def ingest() -> Done:
+            return newswatch("ingest", "--db", str(warehouse), "--sources", str(sources))
+
+        first = ingest()
         assert first.exit_code == 0, first.output
         room.add_items("/feed.xml", *(room.item_for(story(n), when=n) for n in range(3, 40)))
-        filler = fill(place, leave=192 * 1024)  # room for the spool batch, not for DuckDB
+        yield warehouse, ingest, fill(place, leave=leave)
 
-        full = newswatch("ingest", "--db", str(warehouse), "--sources", str(sources))
+
+@needs_root
+@pytest.mark.prefect
+def test_a_disk_full_at_the_save_keeps_the_run_in_the_spool_and_loses_nothing(
+    tmp_path: Path, newswatch: Callable[..., Done]
+) -> None:
+    # room for the spool batch, not for DuckDB
+    with a_filling_disk(tmp_path, newswatch, leave=192 * 1024) as (warehouse, ingest, filler):
+        spool_dir = warehouse.parent / ".data" / "spool"
+        full = ingest()
         assert full.exit_code == 3, full.output
         line = one_line(full.output)
         assert "no space left on its device" in line, line
         assert "this run's results are kept in" in line and "load on the next run" in line
-        kept = spool.pending(place / ".data" / "spool")
+        kept = spool.pending(spool_dir)
         assert len(kept) == 1 and str(kept[0]) in line
         filler.unlink()
         assert rows(warehouse, "SELECT count(*) FROM v_articles") == [(3,)]  # nothing half
 
-        after = newswatch("ingest", "--db", str(warehouse), "--sources", str(sources))
+        after = ingest()
         assert after.exit_code == 0, after.output
-        assert spool.pending(place / ".data" / "spool") == []
+        assert spool.pending(spool_dir) == []
         assert rows(warehouse, "SELECT count(*) FROM v_articles") == [(40,)]
         assert duplicates(warehouse) == {}
 
@@ -380,21 +394,11 @@ def test_a_disk_full_at_the_save_keeps_the_run_in_the_spool_and_loses_nothing(
 def test_a_disk_full_before_the_spool_batch_is_written_stores_nothing_half_and_the_next_run_catches_up(
     tmp_path: Path, newswatch: Callable[..., Done]
 ) -> None:
-    place = tmp_path / "warehouse"
-    spool_dir = place / ".data" / "spool"
-    with Room() as room, tmpfs(place, size="8m"):
-        warehouse = place / "w.duckdb"
-        room.add_feed("/feed.xml", [room.item_for(story(n), when=n) for n in range(3)])
-        sources = tmp_path / "sources.yaml"
-        sources.write_text(sources_yaml({"Feed": room.url("/feed.xml")}), encoding="utf-8")
-        first = newswatch("ingest", "--db", str(warehouse), "--sources", str(sources))
-        assert first.exit_code == 0, first.output
-        room.add_items("/feed.xml", *(room.item_for(story(n), when=n) for n in range(3, 40)))
-        # Room for the start's own check (4 KB written and removed), not for the spool batch.
-        # A disk with no room at all is refused before the run starts (check_writable).
-        filler = fill(place, leave=32 * 1024)
-
-        full = newswatch("ingest", "--db", str(warehouse), "--sources", str(sources))
+    # Room for the start's own check (4 KB written and removed), not for the spool batch.
+    # A disk with no room at all is refused before the run starts (check_writable).
+    with a_filling_disk(tmp_path, newswatch, leave=32 * 1024) as (warehouse, ingest, filler):
+        spool_dir = warehouse.parent / ".data" / "spool"
+        full = ingest()
         assert full.exit_code == 3, full.output
         line = one_line(full.output)
         assert "no space left on its device" in line, line
@@ -405,7 +409,7 @@ def test_a_disk_full_before_the_spool_batch_is_written_stores_nothing_half_and_t
         assert rows(warehouse, "SELECT count(*) FROM v_articles") == [(3,)]
         assert rows(warehouse, "SELECT count(*) FROM runs") == [(1,)]
 
-        after = newswatch("ingest", "--db", str(warehouse), "--sources", str(sources))
+        after = ingest()
         assert after.exit_code == 0, after.output
         assert rows(warehouse, "SELECT count(*) FROM v_articles") == [(40,)]
         assert duplicates(warehouse) == {} and spool.pending(spool_dir) == []

@@ -127,7 +127,7 @@ _NONCHARACTERS = (b"\xef\xbf\xbe", b"\xef\xbf\xbf")
 _LEADING_SPACE, _LEADING_ASCII_SPACE = re.compile(r"\s*"), re.compile(r"[ \t\n\r\f\v]*")
 
 
-def _load_utf8(html: bytes, max_bytes: int) -> Tree | None:
+def _load_utf8(html: bytes, max_bytes: int) -> Tree:
     """load_html's result for a page whose bytes are UTF-8 with nothing to repair, parsed from
     those bytes: load_html decodes them, scans the text with a regular expression and parses the
     text, which lxml turns back into UTF-8 (the same tree; a tenth of extract_page's
