@@ -119,6 +119,8 @@ class PrefectApi:
         self.start()
         from prefect.settings import (
             PREFECT_API_URL,
+            PREFECT_CLIENT_CSRF_SUPPORT_ENABLED,
+            PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED,
             PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
             temporary_settings,
         )
@@ -145,7 +147,18 @@ class PrefectApi:
             if not _database_current(_home()):  # migrated by this Prefect: the next skips it
                 _first_start_marker(_home()).write_text(_prefect_version(), encoding="utf-8")
             # Settings were read when Prefect was imported; this process uses the server now.
-            self._stack.enter_context(temporary_settings({PREFECT_API_URL: child.url}))
+            # Our own server runs this Prefect and no CSRF protection: the client's version
+            # check and token requests (two each per run, the first at ~0.3 s while the
+            # server builds its routes) would ask what is known.
+            self._stack.enter_context(
+                temporary_settings(
+                    {
+                        PREFECT_API_URL: child.url,
+                        PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED: False,
+                        PREFECT_CLIENT_CSRF_SUPPORT_ENABLED: False,
+                    }
+                )
+            )
         self._ready = True
 
     def _first_start_done(self, *, healthy: bool) -> None:

@@ -182,6 +182,9 @@ def temporary(home: Path, env: dict[str, str], *, migrate: bool = True) -> Serve
     argv = ["--app-dir", str(app_dir), "--factory", "prefect.server.api.server:create_app"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "error", "--lifespan", "on"]
     env = {**LEAN_SERVICES, **env, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1"}
+    # Prefect's default, kept whatever the environment says: the command's client asks for no
+    # CSRF token (flows/runtime/prefect_api.py), and no browser uses this server.
+    env["PREFECT_SERVER_CSRF_PROTECTION_ENABLED"] = "false"
     if not migrate:
         env.setdefault("PREFECT_SERVER_DATABASE_MIGRATE_ON_START", "false")
     # Not PREFECT__SERVER_FINAL, which Prefect's own ephemeral server sets: with FastAPI 0.137
