@@ -100,7 +100,10 @@ def test_a_run_without_a_server_starts_its_own_and_leaves_none_behind(
 ) -> None:
     with Room() as room:
         sources = _publish(room, tmp_path, "Cron", 3, first=0)
-        child = _cron_ingest(sources, tmp_path, prefect_home, "run.log")
+        # A user's CSRF setting (for their own servers) must not reach ours: the command's
+        # client asks it for no token.
+        csrf = {"PREFECT_SERVER_CSRF_PROTECTION_ENABLED": "true"}
+        child = _cron_ingest(sources, tmp_path, prefect_home, "run.log", **csrf)
         rc = child.wait(timeout=240)
     out = child.output()
     assert rc == 0, out

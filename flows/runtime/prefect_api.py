@@ -144,6 +144,7 @@ class PrefectApi:
             else:
                 raise prefect_server.ServerError("no free port for the temporary Prefect server")
             self._first_start_done(healthy=True)
+            child.warm_up()
             if not _database_current(_home()):  # migrated by this Prefect: the next skips it
                 _first_start_marker(_home()).write_text(_prefect_version(), encoding="utf-8")
             # Settings were read when Prefect was imported; this process uses the server now.
