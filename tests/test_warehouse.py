@@ -257,6 +257,38 @@ def test_locked_warehouse_keeps_results_in_the_spool_for_the_next_run(paths: Pat
         assert con.execute("SELECT count(*) FROM articles").fetchone() == (1,)
 
 
+def test_a_locked_run_counts_the_failures_earlier_locked_runs_left_in_the_spool(
+    paths: Paths,
+) -> None:
+    """Two runs in a row find the warehouse locked: the second sees the first's feed states."""
+    feed = "https://a.example/feed"
+
+    def failing(times: int) -> Batch:
+        state = SourceState(
+            url=feed, name="A", last_status="http_error", consecutive_failures=times,
+            failing_since=NOW, last_attempt_at=NOW,
+        )  # fmt: skip
+        return Batch(sources=(state,))
+
+    with db.write_connection(paths.db) as con:
+        db.migrate(con)
+        first = spool.write_batch(paths.data_dir / "spool", "0", tables())
+        store.load_batch(con, first)
+        spool.discard(first)
+    with held_lock(paths.db, seconds=30):
+        for times in (1, 2):
+            saved = batches.save(
+                paths, f"2026112{times}T100000-r", failing(times), wait_seconds=0.5
+            )
+            assert not saved.stored
+            known = batches.open_warehouse(paths, wait_seconds=0.5)
+            state = known.source_states[feed]
+            assert (state.last_status, state.consecutive_failures) == ("http_error", times)
+    known = batches.open_warehouse(paths)
+    assert known.loaded_spool == 2
+    assert known.source_states[feed].consecutive_failures == 2
+
+
 def test_busy_error_names_the_holder(paths: Paths) -> None:
     with db.write_connection(paths.db) as con:
         db.migrate(con)

@@ -111,11 +111,12 @@ def _known_read_only(paths: Paths, busy: db.WarehouseBusy) -> WarehouseAtStart:
     """What can be read while another process keeps writers out; results go to the spool.
 
     A reader (an analyst's session) blocks writers, not other readers: reading the feeds'
-    states lets a locked run respect their backoff and not rewrite their failure history.
+    states lets a locked run respect their backoff and not rewrite their failure history,
+    the states that earlier locked runs left in the spool included.
     """
     try:
         with db.read_connection(paths.db, wait_seconds=0) as con:
-            states = store.source_states(con)
+            states = store.source_states(con, spool.pending(spool_dir(paths)))
     except (db.WarehouseError, duckdb.Error):
         log.warning("warehouse busy (%s): fetching anyway; results wait in the spool", busy)
         return WarehouseAtStart(available=False, holder=busy.holder)

@@ -137,12 +137,31 @@ def _json_reader(types: list[tuple[str, str]]) -> str:
     return f"read_json(?, format = 'newline_delimited', columns = {{{spec}}})"
 
 
-def source_states(con: duckdb.DuckDBPyConnection) -> dict[str, SourceState]:
-    """Every known feed's state, by URL."""
-    present = set(_columns(con, "sources"))  # a warehouse not yet migrated lacks new ones
+def source_states(
+    con: duckdb.DuckDBPyConnection, waiting: Iterable[Path] = ()
+) -> dict[str, SourceState]:
+    """Every known feed's state, by URL.
+
+    waiting: spool batches not loaded yet, oldest first (a run that found the warehouse
+    locked). Their states are newer than the warehouse's and win, as loading them would.
+    """
+    types = _column_types(con, "sources")  # a warehouse not yet migrated lacks new ones
+    present = {name for name, _ in types}
     names = [f.name for f in fields(SourceState) if f.name in present]
-    cur = con.execute(f"SELECT {', '.join(names)} FROM sources")  # noqa: S608
-    return {r[0]: SourceState(**dict(zip(names, r, strict=True))) for r in cur.fetchall()}
+    columns = ", ".join(names)
+    rows = con.execute(f"SELECT {columns} FROM sources").fetchall()  # noqa: S608
+    for batch in waiting:
+        path = batch / "sources.jsonl"
+        if not path.is_file() or path.stat().st_size == 0:
+            continue
+        try:
+            rows += con.execute(
+                f"SELECT {columns} FROM {_json_reader(types)}",  # noqa: S608
+                [str(path)],
+            ).fetchall()
+        except (*_BAD_BATCH, duckdb.IOException):  # loading it will say why (or quarantine it)
+            continue
+    return {r[0]: SourceState(**dict(zip(names, r, strict=True))) for r in rows}
 
 
 def recent_signatures(
