@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,15 +25,46 @@ def exclusive(lock_path: Path, *, wait_seconds: float = 0.0) -> Iterator[None]:
     """Hold the lock for the block, or raise Held; a dead holder's lock is free at once."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(lock_path)
+    pid_path = lock_path.with_suffix(".pid")
     try:
         lock.acquire(timeout=wait_seconds)
     except Timeout:
-        raise Held(lock_path, _read_pid(lock_path.with_suffix(".pid"))) from None
+        raise Held(lock_path, _holder(pid_path)) from None
+    mine = str(os.getpid())
     try:
-        lock_path.with_suffix(".pid").write_text(str(os.getpid()))
+        pid_path.write_text(mine)
         yield
     finally:
+        if _read_pid(pid_path) == mine:  # a later reader must not name us
+            with contextlib.suppress(OSError):
+                pid_path.unlink()
         lock.release()
+
+
+HOLDER_WAIT_SECONDS = 0.5  # the holder writes its PID just after it takes the lock
+
+
+def _holder(pid_path: Path) -> str | None:
+    """The live process named in the PID file, if one is within a moment; else None (not the
+    PID of an earlier holder that died without removing it)."""
+    deadline = time.monotonic() + HOLDER_WAIT_SECONDS
+    while True:
+        pid = _read_pid(pid_path)
+        if pid is not None and _alive(pid):
+            return pid
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.02)
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, OverflowError, ProcessLookupError):
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def _read_pid(path: Path) -> str | None:
