@@ -45,8 +45,8 @@ HOLDER_WAIT_SECONDS = 0.5  # the holder writes its PID just after it takes the l
 
 
 def _holder(pid_path: Path) -> str | None:
-    """The live process named in the PID file, if one is within a moment; else None (not the
-    PID of an earlier holder that died without removing it)."""
+    """The PID in the file if that process is alive, waiting a moment for a holder that has
+    just taken the lock to write it; None rather than the PID of a holder that died."""
     deadline = time.monotonic() + HOLDER_WAIT_SECONDS
     while True:
         pid = _read_pid(pid_path)

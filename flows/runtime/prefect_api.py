@@ -149,8 +149,7 @@ class PrefectApi:
                 _first_start_marker(_home()).write_text(_prefect_version(), encoding="utf-8")
             # Settings were read when Prefect was imported; this process uses the server now.
             # Our own server runs this Prefect and no CSRF protection: the client's version
-            # check and token requests (two each per run, the first at ~0.3 s while the
-            # server builds its routes) would ask what is known.
+            # checks and CSRF token requests (two of each in a run) would ask what is known.
             self._stack.enter_context(
                 temporary_settings(
                     {
