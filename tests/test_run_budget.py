@@ -75,6 +75,44 @@ def test_a_run_out_of_time_defers_the_rest_to_the_next_run_and_loses_nothing(
     assert json.loads(deferred_file.read_bytes()) == []
 
 
+def test_a_slow_feed_spends_only_its_share_and_the_other_feeds_pages_all_arrive(
+    tmp_path: Path,
+) -> None:
+    """Two feeds on two sites: one site's pages take a second each, the other's none."""
+    db_path = tmp_path / "warehouse" / "w.duckdb"
+    sources = tmp_path / "sources.yaml"
+    share = "  run_budget_seconds: 20\n  feed_share: 0.1\n"  # 2 s of page time per feed
+    with Room(page_delay=1.0) as slow_site, Room() as quick_site:
+        feeds = {"Slow": slow_site.add_feed("/slow.xml"), "Quick": quick_site.add_feed("/q.xml")}
+        sources.write_text(budgeted(feeds, share), encoding="utf-8")
+        assert run_flow(sources, db_path)["stored"]  # the warehouse exists, the feeds are known
+        slow = [slow_site.item_for(story(n), when=n) for n in range(10)]
+        quick = [quick_site.item_for(story(n), when=n) for n in range(10, 20)]
+        slow_site.add_items("/slow.xml", *slow)
+        quick_site.add_items("/q.xml", *quick)
+
+        first = run_flow(sources, db_path)
+        stored = {u for (u,) in rows(db_path, "SELECT url FROM v_articles")}
+        deferred = rows(
+            db_path,
+            "SELECT source, error FROM fetch_log WHERE kind = 'page' AND status = 'deferred'",
+        )
+        assert first["stored"] and first["pages_deferred"] == len(deferred), first
+        assert {i.link for i in quick} <= stored  # the quick site lost nothing to the slow one
+        slow_stored = {i.link for i in slow} & stored
+        assert 1 <= len(slow_stored) < 10 and len(slow_stored) + len(deferred) == 10, first
+        reason = "Slow's share of the run's time (extract.feed_share, 2 s) was spent"
+        assert set(deferred) == {("Slow", reason)}, deferred
+
+        sources.write_text(budgeted(feeds, "  run_budget_seconds: 600\n"), encoding="utf-8")
+        second = run_flow(sources, db_path)  # the next run, with time enough, takes the rest
+    assert second["stored"] and second["pages_deferred"] == 0, second
+    assert second["new_articles"] == len(deferred)
+    urls = {u for (u,) in rows(db_path, "SELECT url FROM v_articles")}
+    assert urls == {i.link for i in slow + quick}
+    assert duplicates(db_path) == {}
+
+
 def test_a_feed_with_more_new_entries_than_its_cap_is_capped_and_flagged(tmp_path: Path) -> None:
     db_path = tmp_path / "warehouse" / "w.duckdb"
     sources = tmp_path / "sources.yaml"
