@@ -386,6 +386,20 @@ def start_ingest(
     return Child(proc, log)
 
 
+@contextlib.contextmanager
+def holding(code: str) -> Iterator[subprocess.Popen[str]]:
+    """Another Python process running `code`, which prints `ready` once it holds what it takes
+    (a lock, a DuckDB file); killed when the block ends."""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
 def live_processes() -> Iterator[tuple[Path, list[str]]]:
     """Every live (not zombie) process, from /proc: its directory and the stat fields after
     the command name (state, ppid, pgrp, ...)."""

@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
+from subprocess import Popen
 
 import pytest
 
+from tests.faults_support import holding
 from warehouse import locks
 
 
-@contextmanager
-def holder(lock_path: Path, *, pid_after: float | None) -> Iterator[subprocess.Popen[str]]:
+def holder(lock_path: Path, *, pid_after: float | None) -> AbstractContextManager[Popen[str]]:
     """Another process that takes the lock, then writes its PID after `pid_after` s (never: None)."""
     write = (
         f"time.sleep({pid_after}); open({str(lock_path.with_suffix('.pid'))!r}, 'w')"
@@ -23,20 +23,12 @@ def holder(lock_path: Path, *, pid_after: float | None) -> Iterator[subprocess.P
         if pid_after is not None
         else ""
     )
-    code = (
+    return holding(
         "import os, sys, time\n"
         "from filelock import FileLock\n"
         f"held = FileLock({str(lock_path)!r})\nheld.acquire()\n"
         "print('ready', flush=True)\n" + write + "time.sleep(60)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    try:
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
 
 
 def dead_pid() -> int:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import Any
 import pytest
 
 from flows.config import Paths
+from tests.faults_support import holding
 from warehouse import batches, db, spool, store
 from warehouse.evidence import Evidence
 from warehouse.records import SourceState
@@ -75,25 +74,16 @@ def without_score(batch: Batch) -> Batch:
     return replace(batch, matches=(replace(batch.matches[0], score=None), *batch.matches[1:]))
 
 
-@contextmanager
 def held_lock(
     path: Path, seconds: float, *, read_only: bool = True
-) -> Iterator[subprocess.Popen[str]]:
+) -> AbstractContextManager[subprocess.Popen[str]]:
     """Another process (an analyst's session) holding the file."""
-    code = (
+    return holding(
         "import duckdb, sys, time\n"
         f"con = duckdb.connect({str(path)!r}, read_only={read_only})\n"
         "print('ready', flush=True)\n"
         f"time.sleep({seconds})\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    try:
-        yield proc
-    finally:
-        proc.kill()
-        proc.wait()
-        proc.stdout.close()
 
 
 def test_migrations_are_recorded_and_views_have_documented_columns(paths: Paths) -> None:
